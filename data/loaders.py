@@ -1,0 +1,174 @@
+"""Dataset loaders: GSM8K and MATH from a local JSONL/JSON/Parquet file or a Hugging Face hub id.
+
+    from mycelium.data.loaders import load_problems
+    result = load_problems("gsm8k", "../shared/data/gsm8k/train.jsonl")
+    result.problems   # list[GoldProblem]
+    result.bad        # malformed rows (only when skip_bad=True; otherwise the first one raises)
+
+JSONL is read line by line here, so a malformed line is reported with its file and line number.
+Parquet files, local dataset folders and hub ids go through `datasets.load_dataset`, and their
+rows are numbered from 1 in the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mycelium.data.answers import gsm8k_final_answer_text, parse_number
+from mycelium.data.errors import MyceliumError
+from mycelium.data.records import DATASET_NAMES, Gold, GoldProblem, Problem
+
+# Hub defaults: what `load_problems("gsm8k", "openai/gsm8k")` means without further arguments.
+HUB_CONFIGS = {"openai/gsm8k": "main"}
+
+REQUIRED_FIELDS = {
+    "gsm8k": ("question", "answer"),
+    "math": ("problem", "solution", "answer"),
+}
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """One row that could not be read: where it is and why."""
+
+    source: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+@dataclass
+class LoadResult:
+    problems: list[GoldProblem] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+
+
+class BadRowError(MyceliumError):
+    """A malformed row met while skip_bad is off."""
+
+
+def bundled_sample_path() -> Path:
+    """The ~20 GSM8K-style problems written for this project: the embedded default data."""
+    return Path(str(resources.files("mycelium.data") / "sample" / "gsm8k_sample.jsonl"))
+
+
+def check_dataset_name(dataset: str) -> str:
+    if dataset not in DATASET_NAMES:
+        raise MyceliumError(
+            f"unknown dataset {dataset!r}: expected one of {', '.join(DATASET_NAMES)}"
+        )
+    return dataset
+
+
+def row_to_gold_problem(dataset: str, row: Mapping[str, Any]) -> GoldProblem:
+    """Validate one raw row and build its record; raises ValueError with the reason."""
+    if not isinstance(row, Mapping):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    missing = [name for name in REQUIRED_FIELDS[dataset] if not isinstance(row.get(name), str)]
+    if missing:
+        expected = ", ".join(REQUIRED_FIELDS[dataset])
+        raise ValueError(f"missing or non-text field(s) {', '.join(missing)} (a {dataset} row "
+                         f"needs {expected})")
+    if dataset == "gsm8k":
+        text = row["question"]
+        try:
+            final = gsm8k_final_answer_text(row["answer"])
+            parse_number(final)
+        except MyceliumError as error:
+            raise ValueError(f"answer: {error}") from None
+        problem = Problem.create("gsm8k", text)
+        gold = Gold(problem_id=problem.id, answer=final, solution=row["answer"])
+    else:
+        text = row["problem"]
+        meta = {key: row.get(key) for key in ("subject", "level", "unique_id") if key in row}
+        problem = Problem.create("math", text, **meta)
+        gold = Gold(problem_id=problem.id, answer=row["answer"], solution=row["solution"])
+    if not text.strip():
+        raise ValueError("empty problem text")
+    return GoldProblem(problem=problem, gold=gold)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
+    """(line number, parsed object or the ValueError that explains why not) for each line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield number, ValueError(f"not UTF-8 ({error.reason} at byte {error.start})")
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as error:
+                yield number, ValueError(f"malformed JSON ({error.msg}, column {error.colno})")
+
+
+def _library_rows(source: str, *, split: str, config: str | None) -> Iterator[tuple[int, Any]]:
+    """Rows of a Parquet/JSON file, a local dataset folder or a hub id, through `datasets`."""
+    import datasets  # heavy import, only for these sources
+
+    path = Path(source)
+    try:
+        if path.is_file():
+            builder = "parquet" if path.suffix == ".parquet" else "json"
+            table = datasets.load_dataset(builder, data_files=str(path), split="train")
+        else:
+            table = datasets.load_dataset(source, config or HUB_CONFIGS.get(source), split=split)
+    except Exception as error:  # datasets raises many types; the user needs the one message
+        raise MyceliumError(f"cannot load dataset {source!r} (split {split!r}): {error}") from None
+    for number, row in enumerate(table, start=1):
+        yield number, row
+
+
+def iter_rows(source: str | Path, *, split: str = "train",
+              config: str | None = None) -> Iterator[tuple[int, Any]]:
+    """Raw rows of any supported source as (line or row number, object or ValueError)."""
+    path = Path(source)
+    if path.suffix == ".jsonl" or (path.is_file() and path.suffix not in {".parquet", ".json"}):
+        if not path.is_file():
+            raise MyceliumError(f"dataset file not found: {path}")
+        return _jsonl_rows(path)
+    if path.suffix in {".parquet", ".json"} and not path.is_file():
+        raise MyceliumError(f"dataset file not found: {path}")
+    return _library_rows(str(source), split=split, config=config)
+
+
+def load_problems(dataset: str, source: str | Path, *, split: str = "train",
+                  config: str | None = None, skip_bad: bool = False,
+                  limit: int | None = None) -> LoadResult:
+    """Load GSM8K or MATH problems with their gold answers.
+
+    source: a .jsonl/.json/.parquet file, a local dataset folder, or a hub id ("openai/gsm8k").
+    skip_bad: count and skip malformed rows instead of stopping at the first one.
+    limit: stop after this many good problems.
+    """
+    check_dataset_name(dataset)
+    return collect(dataset, str(source), iter_rows(source, split=split, config=config),
+                   skip_bad=skip_bad, limit=limit)
+
+
+def collect(dataset: str, source_name: str, rows: Iterable[tuple[int, Any]], *,
+            skip_bad: bool, limit: int | None) -> LoadResult:
+    result = LoadResult()
+    for number, row in rows:
+        if limit is not None and len(result.problems) >= limit:
+            break
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            result.problems.append(row_to_gold_problem(dataset, row))
+        except ValueError as error:
+            bad = BadRow(source_name, number, str(error))
+            if not skip_bad:
+                raise BadRowError(f"{bad} (use --skip-bad to skip and count such rows)") from None
+            result.bad.append(bad)
+    return result
