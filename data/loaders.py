@@ -125,21 +125,30 @@ def _library_rows(source: str, *, split: str, config: str | None) -> Iterator[tu
             table = datasets.load_dataset(source, config or HUB_CONFIGS.get(source), split=split)
     except Exception as error:  # datasets raises many types; the user needs the one message
         raise MyceliumError(f"cannot load dataset {source!r} (split {split!r}): {error}") from None
-    for number, row in enumerate(table, start=1):
-        yield number, row
+    yield from enumerate(table, start=1)
+
+
+LOCAL_SUFFIXES = {".jsonl", ".json", ".parquet"}
+
+
+def is_local_source(source: str | Path) -> bool:
+    """A file path (by suffix, location or existence) rather than a hub id like 'openai/gsm8k'."""
+    text = str(source)
+    path = Path(text)
+    return (path.exists() or path.suffix in LOCAL_SUFFIXES or path.is_absolute()
+            or text.startswith((".", "~")))
 
 
 def iter_rows(source: str | Path, *, split: str = "train",
               config: str | None = None) -> Iterator[tuple[int, Any]]:
     """Raw rows of any supported source as (line or row number, object or ValueError)."""
-    path = Path(source)
-    if path.suffix == ".jsonl" or (path.is_file() and path.suffix not in {".parquet", ".json"}):
-        if not path.is_file():
-            raise MyceliumError(f"dataset file not found: {path}")
+    path = Path(source).expanduser()
+    if is_local_source(source) and not path.exists():
+        raise MyceliumError(f"dataset file not found: {source} (expected a .jsonl, .json or "
+                            ".parquet file, a dataset folder, or a hub id such as openai/gsm8k)")
+    if path.is_file() and path.suffix not in {".parquet", ".json"}:
         return _jsonl_rows(path)
-    if path.suffix in {".parquet", ".json"} and not path.is_file():
-        raise MyceliumError(f"dataset file not found: {path}")
-    return _library_rows(str(source), split=split, config=config)
+    return _library_rows(str(path) if path.exists() else str(source), split=split, config=config)
 
 
 def load_problems(dataset: str, source: str | Path, *, split: str = "train",
