@@ -38,7 +38,8 @@ def parse_number(text: str) -> Fraction:
         cleaned = cleaned[:-1]
     match = _NUMBER.match(cleaned)
     if not match or cleaned in {"", "+", "-"}:
-        raise MyceliumError(f"not a number: {text!r} (expected e.g. 72, 1,080, -3, 0.5, $18 or 3/4)")
+        raise MyceliumError(
+            f"not a number: {text!r} (expected e.g. 72, 1,080, -3, 0.5, $18 or 3/4)")
     sign = -1 if match["sign"] == "-" else 1
     if match["den"] is not None:
         if int(match["den"]) == 0:

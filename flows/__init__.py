@@ -1,1 +1,3 @@
-"""The `mycelium` CLI and Prefect flows: thin wiring over the library packages; nothing imports this."""
+"""The `mycelium` CLI and Prefect flows: thin wiring over the library packages.
+
+Nothing imports from this package."""

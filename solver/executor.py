@@ -10,11 +10,11 @@ Bounds are checked *before* the arithmetic is done, so `9**9**9` fails in micros
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from fractions import Fraction
 from typing import TypeVar
 
+from mycelium.data.limits import TimeLimitExceeded, run_with_time_limit
 from mycelium.solver.program import ARITY, Arg, Constant, Literal, Op, Program, Quantity, StepRef
 
 # 4096 bits is ~1233 decimal digits: far beyond any GSM8K/MATH quantity, small enough that every
@@ -127,70 +127,10 @@ def execute(program: Program) -> Fraction:
     return execute_steps(program)[-1]
 
 
-class _SympyWorker:
-    """One long-lived forked process that runs time-limited calls, killed and replaced when a
-    call overruns. Long-lived so sympy's caches survive between calls (a fresh fork per call
-    pays cold caches every time: ~10x slower for `simplify`)."""
-
-    def __init__(self) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
-        self.connection, child_end = context.Pipe()
-        self.process = context.Process(target=_worker_loop, args=(child_end,), daemon=True)
-        self.process.start()
-        child_end.close()
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.join()
-        self.connection.close()
-
-
-def _worker_loop(connection) -> None:
-    while True:
-        try:
-            function, args = connection.recv()
-        except EOFError:
-            return
-        try:
-            connection.send((True, function(*args)))
-        except BaseException as error:  # report any failure to the parent, keep serving
-            connection.send((False, error))
-
-
-_worker: _SympyWorker | None = None
-_worker_lock = threading.Lock()
-
-
 def with_time_limit(function: Callable[..., T], *args: object, seconds: float) -> T:
-    """`function(*args)` under a wall-clock limit; ExecutionError('timeout') when it overruns.
-
-    The call runs in a worker process that is killed at the deadline. A signal-based alarm is
-    not enough: one huge integer power inside sympy is a single C call that no Python signal
-    handler interrupts, and signals do not reach the worker threads Prefect runs tasks in.
-    `function` must be a module-level function (it is pickled by name); calls are serialised.
-    """
-    import multiprocessing
-
-    global _worker
-    if multiprocessing.current_process().daemon:
-        return function(*args)  # already inside the worker: the outer deadline applies
-    with _worker_lock:
-        if _worker is None or not _worker.process.is_alive():
-            _worker = _SympyWorker()
-        worker = _worker
-        worker.connection.send((function, args))
-        try:
-            if not worker.connection.poll(seconds):
-                raise ExecutionError("timeout", f"over {seconds} s")
-            ok, payload = worker.connection.recv()
-        except (ExecutionError, EOFError, OSError) as error:
-            worker.stop()
-            _worker = None
-            if isinstance(error, ExecutionError):
-                raise
-            raise ExecutionError("crashed", "the sympy worker process died") from None
-    if not ok:
-        raise payload
-    return payload
+    """`function(*args)` in the time-limited worker process (`mycelium.data.limits`);
+    ExecutionError('timeout') when it overruns. `function` must be a module-level function."""
+    try:
+        return run_with_time_limit(function, *args, seconds=seconds)
+    except TimeLimitExceeded as error:
+        raise ExecutionError("timeout", str(error)) from None

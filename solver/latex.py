@@ -14,6 +14,7 @@ import sympy
 
 # Imported here, in the parent, so the forked worker starts with the parser already loaded.
 from latex2sympy2_extended import latex2sympy
+
 from mycelium.solver.executor import MAX_BITS, ExecutionError, with_time_limit
 
 MAX_LATEX = 5_000  # characters; MATH answers are short, problems' formulas rarely pass 1,000

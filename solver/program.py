@@ -13,12 +13,12 @@ through JSON (`to_json` / `Program.from_json`), which is how they are stored in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     """Operations. ADD and MUL take two or more arguments; NEG, PERCENT, CEIL, FLOOR one; the rest
     two."""
 

@@ -110,7 +110,8 @@ def _word_mentions(text: str) -> list[Mention]:
             end += 1
             # "three hundred and twenty": "and" continues a run after a scale word
             if (end + 1 < len(words) and words[end].group() == "and"
-                    and words[end - 1].group() in SCALES and _is_number_word(words[end + 1].group())):
+                    and words[end - 1].group() in SCALES
+                    and _is_number_word(words[end + 1].group())):
                 end += 1
         if end > index:
             run = [match.group() for match in words[index:end] if match.group() != "and"]

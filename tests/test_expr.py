@@ -9,10 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mycelium.solver.executor import ExecutionError, with_time_limit
+from mycelium.solver.executor import ExecutionError, execute, with_time_limit
 from mycelium.solver.expr import Binary, Num, evaluate, leaves, parse_expression, to_steps
 from mycelium.solver.program import Literal, Op, Program, Step, StepRef
-from mycelium.solver.executor import execute
 
 # ---- random expression trees, rendered to text, against Fraction arithmetic -----------------
 

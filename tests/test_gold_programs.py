@@ -9,9 +9,9 @@ import pytest
 
 from mycelium.data.loaders import bundled_sample_path, load_problems, row_to_gold_problem
 from mycelium.solver.executor import execute
+from mycelium.solver.expr import evaluate
 from mycelium.solver.gsm8k_gold import build_gold_program, extract_equations, gold_check
 from mycelium.solver.linear import solve_linear
-from mycelium.solver.expr import evaluate
 from mycelium.solver.prose_math import find_equations
 from mycelium.solver.quantities import Linker, find_mentions
 
@@ -151,5 +151,5 @@ def test_bundled_sample_reproduces_every_answer_with_linked_operands():
     assert report.total == len(items) >= 20
     assert report.reproduced == report.annotated == report.total
     assert report.linkage()["unlinked"] <= 0.05
-    for item, outcome in zip(items, outcomes):
+    for item, outcome in zip(items, outcomes, strict=True):
         assert execute(outcome.program) == Fraction(item.gold.answer)
