@@ -19,7 +19,7 @@ _NUMBER = re.compile(
             (?P<num>\d+)\s*/\s*(?P<den>\d+)                 # 3/4
           | (?P<int>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<frac>\d+))?   # 1,080  0.5  .5  12
         )$""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,  # ASCII digits only: "١٢" is not a GSM8K answer
 )
 _FINAL_MARK = "####"
 
@@ -31,7 +31,7 @@ def parse_number(text: str) -> Fraction:
     "20%" is 20: GSM8K answers that say 20% mean the number 20), decimals and "a/b" fractions.
     Raises MyceliumError naming the text when it is not a number.
     """
-    cleaned = text.strip().replace("$", "").replace(" ", "")
+    cleaned = text.strip().replace("$", "").strip()
     if cleaned.endswith("%"):
         cleaned = cleaned[:-1]
     if cleaned.endswith("."):  # "18." at the end of a sentence

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -76,11 +77,11 @@ def gold_check_command(
         return
     _print_gold_report(summary)
     for bad in loaded.bad:
-        stderr.print(f"skipped {bad}")
+        stderr.print(f"skipped {escape(str(bad))}", highlight=False)
 
 
 def _print_gold_report(summary: dict) -> None:
-    table = Table(title=f"gold-check: {summary['source']}", show_header=False)
+    table = Table(title=f"gold-check: {escape(summary['source'])}", show_header=False)
     table.add_row("problems", str(summary["total"]))
     table.add_row("annotated", str(summary["annotated"]))
     table.add_row("reproduced", str(summary["reproduced"]))
@@ -103,7 +104,7 @@ def main() -> None:
     try:
         app()
     except MyceliumError as error:
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         raise SystemExit(error.exit_code) from None
 
 

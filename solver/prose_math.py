@@ -34,6 +34,7 @@ _RIGHT = re.compile(
     r"|-?\d+(?:\.\d+)?|-?\.\d+)(?P<pct>\s*%|\s*percent\b)?")
 # Where a left side cannot begin: sentence ends, clause marks, an earlier '='.
 _BOUNDARY = re.compile(r"[=:;?!]|\.(?=\s)|,(?=\s)|\bequals\b|\bis\b|\bare\b")
+_TIMES_HUNDRED_PERCENT = re.compile(r"\s*\*\s*100\s*%\s*$")
 _SPACED_THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3})((?: \d{3})+)(?![\d.])")
 
 
@@ -123,6 +124,9 @@ def find_equations(text: str) -> list[ProseEquation]:
         segment_start = boundaries[-1] if boundaries else 0
         tokens = _lhs_tokens(text[segment_start:equals.start()])
         for lhs in _candidates(tokens):
+            if percent:
+                # "2 / 50 * 100% = 4%": multiplying by 100% only announces the percent form
+                lhs = _TIMES_HUNDRED_PERCENT.sub("", lhs)
             if not _has_operator(lhs):
                 break  # shorter suffixes hold fewer operators
             try:

@@ -89,7 +89,7 @@ def test_an_answer_the_arithmetic_never_reaches_is_a_counted_failure():
     item = gold("Teddy and Robert spend $70 and $38. How much in all?",
                 "70+38 = <<70+38=108>>108\n#### 106")  # a real GSM8K annotation error
     outcome = build_gold_program(item)
-    assert outcome.program is None and outcome.failure == "answer_not_computed"
+    assert outcome.program is None and outcome.failure == "answer_absent_from_solution"
 
 
 def test_restated_annotation_is_not_counted_twice():

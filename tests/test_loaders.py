@@ -406,7 +406,8 @@ def test_bundled_sample_has_about_twenty_annotated_gsm8k_problems() -> None:
 
 @pytest.mark.shared
 @pytest.mark.parametrize(("dataset", "relative", "count"),
-                         [("gsm8k", "gsm8k/train.jsonl", 7473), ("math", "math/train.jsonl", 12000)])
+                         [("gsm8k", "gsm8k/train.jsonl", 7473),
+                          ("math", "math/train.jsonl", 12000)])
 def test_shared_train_files_load_completely(dataset: str, relative: str, count: int) -> None:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"../shared/data is absent: no folder at {SHARED_DATA}")
