@@ -103,7 +103,7 @@ def test_malformed_line_exits_2_naming_file_and_line(tmp_path: Path) -> None:
 def test_user_text_with_markup_brackets_is_printed_verbatim(tmp_path: Path) -> None:
     # "[/]" and "[red]" in data or paths are text, not Rich markup to interpret or crash on.
     folder = tmp_path / "x[/]"
-    folder.mkdir()
+    folder.mkdir(parents=True)  # "x[" then "]": the slash nests a folder
     path = write_rows(folder / "s.jsonl", [json.dumps({"question": "How many?",
                                                        "answer": "It is 7.\n#### [red]7"})])
     done = mycelium("gold-check", str(path), "--json")
