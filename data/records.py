@@ -65,3 +65,54 @@ class GoldProblem(_Record):
 
     problem: Problem
     gold: Gold
+
+
+class TeacherTrace(_Record):
+    """A teacher's chain-of-thought for one problem, with exact token ↔ char alignment.
+
+    The teacher-forced capture pass runs over `prompt_ids + cot_ids`. `prompt_problem_spans[i]`
+    is the char span in the *problem text* of prompt token i, or None for template tokens (chat
+    markup, the instruction). `cot_spans[j]` is the char span in `cot_text` of CoT token j.
+    """
+
+    problem_id: str
+    teacher: str  # model path or hub id
+    prompt_text: str
+    prompt_ids: list[int]
+    prompt_problem_spans: list[tuple[int, int] | None]
+    cot_text: str
+    cot_ids: list[int]
+    cot_spans: list[tuple[int, int]]
+    finished: bool  # False when generation stopped at max_new_tokens
+
+
+class Segment(_Record):
+    """One computation step of the CoT: a token range and its word-aligned char span."""
+
+    token_start: int
+    token_end: int  # exclusive
+    char_start: int
+    char_end: int
+    iaf: float  # share of the segment's attention that lands on problem tokens
+    iaf_spans: list[tuple[int, int]]  # problem-text spans receiving most of that attention
+    clause_spans: list[tuple[int, int]]  # iaf_spans expanded to their clauses
+    operands: list[dict]  # numbers in the segment matched to problem quantities
+
+
+class Signals(_Record):
+    """Everything the label builder needs from one teacher trace.
+
+    `status` is "ok", or a snake_case reason for an explicit empty result ("empty_cot",
+    "no_peaks" keeps one whole-CoT segment, ...).
+    """
+
+    problem_id: str
+    teacher: str
+    status: str
+    jsd: list[float]
+    jsd_smoothed: list[float]
+    peaks: list[int]
+    boundary_rows: list[int]
+    segments: list[Segment]
+    io_tags: list[tuple[str, int, int, str]]  # (word, start, end, "I" | "O") over the problem
+    config_hash: str

@@ -1,0 +1,125 @@
+"""Loading a teacher causal LM (local path or hub id); building a tiny one for CPU trials.
+
+    teacher = load_teacher("Qwen/Qwen2.5-Math-7B-Instruct", dtype="bfloat16", device="cuda")
+    make_tiny_teacher("runs/tiny-teacher")   # random Qwen2-shaped model + a real BPE tokenizer
+
+The tiny teacher has random weights, so its chain-of-thought is noise; it exists so the whole
+signals pipeline (generation, capture, segmentation, the HTML pages) runs anywhere in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from mycelium.data.errors import MyceliumError
+
+# The prompt every teacher gets (Qwen2.5-Math-Instruct's own); defined here so the tiny teacher
+# is fitted on the same prompt the generator sends.
+DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+
+DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+          "float16": torch.float16}
+
+# Qwen-style chat markup; the tiny teacher gets the same shape of template as the real one.
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@dataclass
+class Teacher:
+    model: PreTrainedModel
+    tokenizer: object  # a fast tokenizer: offsets come from its offset mapping
+    name: str
+
+
+def load_teacher(path_or_id: str, *, dtype: str = "auto", device: str = "cpu") -> Teacher:
+    """Load model and tokenizer; one clear MyceliumError when either cannot be used."""
+    if dtype not in DTYPES:
+        raise MyceliumError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    local = Path(path_or_id).expanduser()
+    if (local.is_absolute() or str(path_or_id).startswith((".", "~"))) and not local.is_dir():
+        raise MyceliumError(f"teacher directory not found: {path_or_id} (expected a model "
+                            "folder with config.json, or a hub id such as "
+                            "Qwen/Qwen2.5-Math-7B-Instruct)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=DTYPES[dtype])
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise MyceliumError(f"teacher {path_or_id!r} has no fast tokenizer: exact char offsets "
+                            "need a tokenizer with an offset mapping (a tokenizers-backed one)")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # batched generation continues every row from its end
+    model.to(device).eval()
+    return Teacher(model, tokenizer, str(path_or_id))
+
+
+def make_tiny_teacher(directory: Path, *, seed: int = 0, hidden_size: int = 64,
+                      layers: int = 2, vocab_size: int = 512, train_steps: int = 100) -> Path:
+    """A tiny Qwen2 causal LM with a byte-level BPE tokenizer trained on the bundled sample
+    problems, saved so `load_teacher(directory)` loads it like any hub model.
+
+    It is briefly fitted (`train_steps` AdamW steps, a few seconds on CPU) to the sample's
+    worked solutions in the chat format, so that it writes solution-shaped text with some
+    structure instead of repeating one token; it solves nothing."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from mycelium.data.loaders import bundled_sample_path, load_problems
+
+    directory = Path(directory)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    texts = [text for item in load_problems("gsm8k", bundled_sample_path()).problems
+             for text in (item.problem.text, item.gold.solution)]
+    texts.append(DEFAULT_SYSTEM_PROMPT)
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>", chat_template=TINY_CHAT_TEMPLATE)
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=len(fast), hidden_size=hidden_size,
+                         intermediate_size=hidden_size * 2, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, eos_token_id=fast.eos_token_id,
+                         pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = fast.eos_token_id
+    model.generation_config.pad_token_id = fast.pad_token_id
+    _fit(model, fast, [(item.problem.text, item.gold.solution) for item in
+                       load_problems("gsm8k", bundled_sample_path()).problems], train_steps)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+def _fit(model, tokenizer, pairs: list[tuple[str, str]], steps: int) -> None:
+    """A few full-batch AdamW steps on chat-formatted (problem, solution) pairs."""
+    texts = [tokenizer.apply_chat_template(
+        [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+         {"role": "user", "content": problem}, {"role": "assistant", "content": solution}],
+        tokenize=False) for problem, solution in pairs]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
