@@ -94,6 +94,89 @@ def _print_gold_report(summary: dict) -> None:
     stdout.print(table)
 
 
+@app.command("make-tiny-teacher")
+def make_tiny_teacher_command(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the model into.")],
+    train_steps: Annotated[int, typer.Option(
+        help="AdamW steps fitting it to the sample's solutions (0: random weights).")] = 100,
+) -> None:
+    """Build a tiny Qwen2-shaped teacher (with a real BPE tokenizer) to try `signals` on CPU."""
+    from mycelium.teacher.models import make_tiny_teacher
+
+    with stderr.status("fitting a tiny teacher to the bundled sample"):
+        make_tiny_teacher(directory, train_steps=train_steps)
+    stdout.print(f"tiny teacher written to {escape(str(directory))}")
+
+
+@app.command("signals")
+def signals_command(
+    teacher: Annotated[str, typer.Option(help="Teacher model folder or hub id.")],
+    out: Annotated[Path, typer.Option(help="Output folder (signals.jsonl, traces.jsonl, "
+                                           "pages/*.html).")],
+    problem: Annotated[str | None, typer.Option(help="One problem's text.")] = None,
+    file: Annotated[Path | None, typer.Option(help="A GSM8K/MATH JSONL/Parquet file.")] = None,
+    dataset: Annotated[str, typer.Option(help="gsm8k or math (with --file).")] = "gsm8k",
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines.")] = False,
+    max_new_tokens: Annotated[int, typer.Option(help="CoT length cap.")] = 2048,
+    batch_size: Annotated[int, typer.Option(help="Problems per generation batch.")] = 8,
+    layers: Annotated[str, typer.Option(
+        help="Layers to capture: 'all', or comma-separated indices ('-1' = last).")] = "all",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    backend: Annotated[str, typer.Option(help="transformers or vllm")] = "transformers",
+) -> None:
+    """Teacher CoT + attention capture -> step boundaries, IAF spans, clauses, operand links;
+    writes Signals JSONL and one self-contained HTML page per problem."""
+    from mycelium.data.records import Problem
+    from mycelium.teacher.capture import CaptureConfig
+    from mycelium.teacher.generate import GenerationConfig
+    from mycelium.teacher.models import load_teacher
+    from mycelium.teacher.pipeline import SignalsRunConfig, run_signals
+
+    if (problem is None) == (file is None):
+        raise MyceliumError("give exactly one of --problem TEXT or --file F")
+    if problem is not None:
+        if not problem.strip():
+            raise MyceliumError("--problem is empty: expected the text of a math problem")
+        problems = [Problem.create(dataset if dataset in ("gsm8k", "math") else "gsm8k",
+                                   problem)]
+    else:
+        loaded = load_problems(dataset, file, skip_bad=skip_bad, limit=limit)
+        problems = [item.problem for item in loaded.problems]
+    try:
+        layer_list = None if layers == "all" else [int(x) for x in layers.split(",")]
+    except ValueError:
+        raise MyceliumError(f"--layers {layers!r}: expected 'all' or integers like -1 or "
+                            "0,5,-1") from None
+    with stderr.status(f"loading teacher {escape(teacher)}"):
+        loaded_teacher = load_teacher(teacher, dtype=dtype, device=device)
+    config = SignalsRunConfig(
+        generation=GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                    backend=backend),
+        capture=CaptureConfig(layers=layer_list))
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True)
+    tasks: dict[str, int] = {}
+    with progress:
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        run = run_signals(loaded_teacher, problems, out, config, advance)
+    table = Table(title=f"signals: {len(problems)} problem(s) -> {escape(str(out))}",
+                  show_header=False)
+    for status, count in sorted(run.counts.items()):
+        table.add_row(f"status {status}", str(count))
+    for stage, seconds in run.seconds.items():
+        table.add_row(f"{stage} seconds", f"{seconds:.2f} ({seconds / len(problems):.3f}/problem)")
+    table.add_row("pages", escape(str(out / "pages")))
+    stdout.print(table)
+    for problem_id, reason in run.failures.items():
+        stderr.print(f"failed {problem_id}: {escape(reason)}", highlight=False)
+
+
 @app.callback()
 def _root() -> None:
     """Mycelium: distil a teacher's math reasoning into tiny specialists."""

@@ -6,7 +6,7 @@ The page shows
   - the problem text with each segment's IAF spans underlined in the segment's colour and the
     clause spans they expand to shaded,
   - the JSD curve as an inline SVG: raw (thin grey), Savitzky-Golay smoothed (dark) and the peaks
-    chosen as boundaries (red dots), with the threshold as a dashed line.
+    chosen as boundaries (red dots).
 No scripts, no external files: it opens from disk anywhere.
 """
 

@@ -1,0 +1,97 @@
+"""The teacher's half of a round: generate CoT, capture attention, extract signals, write pages.
+
+    run = run_signals(teacher, problems, out_dir, SignalsRunConfig())
+    run.counts   # status -> number of problems ("ok", "no_peaks", "empty_cot", "failed")
+
+Writes `traces.jsonl`, `signals.jsonl` and one HTML page per problem under `out_dir/pages/`, each
+file atomically. A problem whose extraction fails is recorded with status "failed" and its
+reason; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mycelium.data.io import write_jsonl_atomic, write_text_atomic
+from mycelium.data.records import Problem, Signals
+from mycelium.signals.extract import SignalsConfig, extract_signals
+from mycelium.signals.html import render_page
+from mycelium.teacher.capture import CaptureConfig
+from mycelium.teacher.forced import capture_traces
+from mycelium.teacher.generate import GenerationConfig, generate_traces
+from mycelium.teacher.models import Teacher
+
+
+@dataclass
+class SignalsRunConfig:
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
+    capture_batch_size: int = 4
+
+
+@dataclass
+class SignalsRun:
+    signals: list[Signals]
+    counts: Counter
+    seconds: dict[str, float]  # stage -> wall seconds
+    failures: dict[str, str]  # problem id -> reason
+
+
+def run_signals(teacher: Teacher, problems: Sequence[Problem], out_dir: Path,
+                config: SignalsRunConfig | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> SignalsRun:
+    """`progress(stage, done, total)` is called as each stage advances."""
+    config = config or SignalsRunConfig()
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    report = progress or (lambda stage, done, total: None)
+
+    started = time.perf_counter()
+    done = 0
+
+    def generated(count: int) -> None:
+        nonlocal done
+        done += count
+        report("generate", done, len(problems))
+
+    traces = generate_traces(teacher, problems, config.generation, generated)
+    seconds["generate"] = time.perf_counter() - started
+
+    started, done = time.perf_counter(), 0
+
+    def captured(count: int) -> None:
+        nonlocal done
+        done += count
+        report("capture", done, len(problems))
+
+    rows = capture_traces(teacher, traces, config.capture, config.capture_batch_size, captured)
+    seconds["capture"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    results: list[Signals] = []
+    failures: dict[str, str] = {}
+    for index, (problem, trace, attention) in enumerate(zip(problems, traces, rows,
+                                                            strict=True)):
+        try:
+            signals = extract_signals(problem, trace, attention, config.signals)
+        except Exception as error:  # one bad problem never loses the batch; the reason is kept
+            failures[problem.id] = f"{type(error).__name__}: {error}"
+            signals = Signals(problem_id=problem.id, teacher=trace.teacher, status="failed",
+                              jsd=[], jsd_smoothed=[], peaks=[], boundary_rows=[], segments=[],
+                              io_tags=[], config_hash=config.signals.hash())
+        results.append(signals)
+        write_text_atomic(out_dir / "pages" / f"{problem.id}.html",
+                          render_page(problem.text, trace, signals))
+        report("signals", index + 1, len(problems))
+    seconds["signals"] = time.perf_counter() - started
+
+    write_jsonl_atomic(out_dir / "traces.jsonl", (trace.model_dump() for trace in traces))
+    write_jsonl_atomic(out_dir / "signals.jsonl",
+                       ({**signals.model_dump(), "failure": failures.get(signals.problem_id)}
+                        for signals in results))
+    return SignalsRun(results, Counter(signals.status for signals in results), seconds, failures)
