@@ -125,6 +125,9 @@ def signals_command(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
     backend: Annotated[str, typer.Option(help="transformers or vllm")] = "transformers",
+    system_prompt: Annotated[str | None, typer.Option(
+        help="Instruction sent with each problem (default: Qwen2.5-Math-Instruct's "
+             "'Please reason step by step, ...').")] = None,
 ) -> None:
     """Teacher CoT + attention capture -> step boundaries, IAF spans, clauses, operand links;
     writes Signals JSONL and one self-contained HTML page per problem."""
@@ -153,7 +156,8 @@ def signals_command(
         loaded_teacher = load_teacher(teacher, dtype=dtype, device=device)
     config = SignalsRunConfig(
         generation=GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                    backend=backend),
+                                    backend=backend,
+                                    **({"system_prompt": system_prompt} if system_prompt else {})),
         capture=CaptureConfig(layers=layer_list))
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True)
