@@ -83,7 +83,7 @@ def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.nd
             token_start=cut.token_start, token_end=cut.token_end, char_start=cut.char_start,
             char_end=cut.char_end, iaf=float(measured.iaf), iaf_spans=list(measured.spans),
             clause_spans=expand_to_clauses(problem.text, measured.spans, clauses),
-            operands=[_operand_json(link) for link in operands]))
+            operands=[link.to_dict() for link in operands]))
     highlighted = [span for segment in segments for span in segment.clause_spans]
     return Signals(
         problem_id=problem.id, teacher=trace.teacher,
@@ -93,8 +93,3 @@ def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.nd
         peaks=[int(peak) for peak in found.peaks], boundary_rows=rows, segments=segments,
         io_tags=io_tags(problem.text, highlighted), config_hash=config.hash())
 
-
-def _operand_json(link) -> dict:
-    data = dataclasses.asdict(link)
-    data["value"] = str(data["value"])  # Fractions as exact strings
-    return data
