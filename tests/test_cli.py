@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sample_rows import GSM8K_ROWS
 
 from mycelium.data.loaders import bundled_sample_path, load_problems
 
@@ -16,15 +17,7 @@ SHARED_GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
 
 KEYS = {"total", "annotated", "reproduced", "rate", "failures", "linkage"}
 
-ROWS = [
-    {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?",
-     "answer": "Tom has 3+4 = <<3+4=7>>7 apples.\n#### 7"},
-    {"question": "Ann has 10 pens and gives 2 away. How many pens are left?",
-     "answer": "Ann has 10-2 = <<10-2=8>>8 pens left.\n#### 8"},
-    {"question": "A book costs $12 and a pen costs $3. What do 2 books and 1 pen cost?",
-     "answer": "Two books cost 2*12 = <<2*12=24>>24 dollars.\n"
-               "With the pen it is 24+3 = <<24+3=27>>27 dollars.\n#### 27"},
-]
+ROWS = GSM8K_ROWS[:3]
 
 
 def mycelium(*args: str, cwd: Path | None = None,
