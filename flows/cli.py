@@ -181,6 +181,69 @@ def signals_command(
         stderr.print(f"failed {problem_id}: {escape(reason)}", highlight=False)
 
 
+@app.command("split")
+def split_command(
+    file: Annotated[Path, typer.Argument(help="The train file to carve a dev split from.")],
+    out: Annotated[Path, typer.Option(help="Folder for train.jsonl and dev.jsonl.")],
+    dataset: Annotated[str, typer.Option(help="gsm8k or math.")] = "gsm8k",
+    dev_fraction: Annotated[float, typer.Option(help="Share of problems for dev.")] = 0.1,
+) -> None:
+    """Carve a deterministic dev split (by problem-id hash) from a train file."""
+    from mycelium.data.splits import split_file
+
+    with stderr.status(f"splitting {escape(str(file))}"):
+        result = split_file(dataset, file, out, dev_fraction=dev_fraction)
+    stdout.print(f"train: {result.train_count} -> {escape(str(result.train))}\n"
+                 f"dev:   {result.dev_count} -> {escape(str(result.dev))}", highlight=False)
+
+
+@app.command("label")
+def label_command(
+    out: Annotated[Path, typer.Option(help="Folder for labels.parquet and labels.json.")],
+    source: Annotated[str, typer.Option(help="reference (worked solutions) or teacher "
+                                             "(a `mycelium signals` folder).")] = "reference",
+    dataset: Annotated[str, typer.Option(help="gsm8k or math.")] = "gsm8k",
+    file: Annotated[Path | None, typer.Option(
+        help="Problems with gold answers; default: the bundled GSM8K sample.")] = None,
+    exclude: Annotated[Path | None, typer.Option(
+        help="Evaluation file: any problem whose text is in it is refused.")] = None,
+    signals: Annotated[Path | None, typer.Option(
+        help="With --source teacher: the output folder of `mycelium signals`.")] = None,
+    round_number: Annotated[int, typer.Option("--round", help="Round recorded as provenance.")
+                            ] = 1,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="Skip and count malformed lines instead of stopping.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Build execution-validated labels (IO tags, groups, operations, typed arguments) and write
+    them as a Parquet label store."""
+    from mycelium.specialists.build import build_labels, exclusion_texts
+    from mycelium.specialists.labels import write_labels
+
+    if file is None and dataset != "gsm8k":
+        raise MyceliumError("--file is required for --dataset math (the bundled sample is GSM8K)")
+    loaded = load_problems(dataset, file or bundled_sample_path(), skip_bad=skip_bad,
+                           limit=limit)
+    excluded = exclusion_texts(exclude, dataset) if exclude is not None else set()
+    with _progress("labels", len(loaded.problems)) as progress:
+        rows, manifest = build_labels(
+            loaded.problems, dataset=dataset, source=source, round=round_number,
+            signals_dir=signals, exclude=excluded,
+            progress=lambda done, total: progress.update(progress.task_ids[0], completed=done))
+    write_labels(out, rows, manifest)
+    summary = {**manifest.to_json(), "bad_rows": len(loaded.bad), "out": str(out)}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=f"labels: {escape(str(out))}", show_header=False)
+    for key in ("problems", "validated", "coverage", "with_gold", "bad_rows", "config_hash"):
+        table.add_row(key, str(summary[key]))
+    for reason, count in summary["dropped"].items():
+        table.add_row(f"dropped: {escape(reason)}", str(count))
+    stdout.print(table)
+
+
 @app.callback()
 def _root() -> None:
     """Mycelium: distil a teacher's math reasoning into tiny specialists."""

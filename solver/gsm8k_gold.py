@@ -129,7 +129,7 @@ class _Result:
 
 
 @dataclass
-class _Builder:
+class ProgramBuilder:
     """Accumulates equations into one program for one problem."""
 
     linker: Linker
@@ -241,7 +241,7 @@ def build_gold_program(item: GoldProblem) -> GoldProgram:
     annotated = bool(_ANNOTATION.search(solution))
     outcome = GoldProgram(item.problem.id, annotated)
     gold = parse_number(item.gold.answer)
-    builder = _Builder(Linker(item.problem.text))
+    builder = ProgramBuilder(Linker(item.problem.text))
     for equation in extract_equations(solution):
         builder.add(equation)
     final = builder.final_step(gold)

@@ -205,12 +205,18 @@ def write_labels(out_dir: Path, rows: list[ProblemLabels], manifest: LabelManife
     The Parquet file is written to a temporary name and renamed, so a reader (or a rerun after a
     kill) never sees a torn file; the manifest goes last, so its presence means the store is
     whole."""
-    from datasets import Dataset
+    import datasets
 
+    datasets.disable_progress_bars()  # the caller shows its own progress
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
-    dataset = Dataset.from_list([row.to_row() for row in rows], features=features())
+    schema = features()
+    # from_list([]) would drop the columns; an empty store keeps its schema (and is refused on
+    # read with a clear message, not a column mismatch)
+    dataset = (datasets.Dataset.from_list([row.to_row() for row in rows], features=schema)
+               if rows else datasets.Dataset.from_dict({name: [] for name in schema},
+                                                       features=schema))
     handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=f".{LABELS_FILE}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -239,15 +245,16 @@ def read_manifest(store: Path) -> dict[str, Any]:
 
 def load_label_dataset(store: Path) -> Any:
     """The store as a `datasets.Dataset`, checked against `features()` and the schema version."""
-    from datasets import Dataset
+    import datasets
 
+    datasets.disable_progress_bars()
     store = Path(store)
     read_manifest(store)
     path = store / LABELS_FILE
     if not path.is_file():
         raise MyceliumError(f"{store}: {LABELS_FILE} is missing")
     try:
-        dataset = Dataset.from_parquet(str(path), keep_in_memory=True)
+        dataset = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise MyceliumError(f"{path}: not a readable Parquet file ({error})") from None
     expected = features()
