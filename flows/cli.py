@@ -244,6 +244,109 @@ def label_command(
     stdout.print(table)
 
 
+@app.command("train")
+def train_command(
+    specialist: Annotated[str, typer.Argument(help="tagger, classifier or extractor.")],
+    data: Annotated[Path, typer.Option(help="Label store (the --out folder of `label`).")],
+    out: Annotated[Path, typer.Option(help="Folder for the checkpoint.")],
+    base: Annotated[str | None, typer.Option(
+        help="Base model path or hub id; default: the bundled all-MiniLM-L6-v2.")] = None,
+    eval_data: Annotated[Path | None, typer.Option(
+        help="Label store to evaluate on (e.g. the dev split's labels); default: a held-out "
+             "hash slice of --data.")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Problems per optimizer step.")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="Learning rate of the base model.")
+                             ] = 5e-5,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
+    round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
+                                                              "checkpoint.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even with CUDA.")
+                   ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Train one specialist on a label store and save a self-describing checkpoint."""
+    from mycelium.specialists.bases import default_base
+    from mycelium.specialists.labels import read_labels
+    from mycelium.specialists.training import TRAINERS, TrainConfig
+
+    if specialist not in TRAINERS:
+        raise MyceliumError(f"unknown specialist {specialist!r}: expected one of "
+                            f"{', '.join(TRAINERS)}")
+    labels = read_labels(data)
+    eval_labels = read_labels(eval_data) if eval_data is not None else None
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         max_steps=max_steps, round=round_number, seed=seed, use_cpu=cpu)
+    result = TRAINERS[specialist](labels, base or default_base(), out, config, eval_labels)
+    summary = {"specialist": specialist, "out": str(out), "base": base or default_base(),
+               "train_examples": result.train_examples, "eval_examples": result.eval_examples,
+               "seconds": round(result.seconds, 2),
+               "train_seconds": round(result.train_seconds, 2),
+               "metrics": {key: value for key, value in result.metrics.items()
+                           if not isinstance(value, list | dict)}}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=f"{specialist} -> {escape(str(out))}", show_header=False)
+    for key in ("base", "train_examples", "eval_examples", "seconds"):
+        table.add_row(key, escape(str(summary[key])))
+    for key, value in summary["metrics"].items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else escape(str(value)))
+    stdout.print(table)
+
+
+@app.command("doctor")
+def doctor_command(
+    checkpoints: Annotated[Path | None, typer.Argument(
+        help="A checkpoint folder, or a folder of them (tagger/, classifier/, extractor/).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Check the environment (torch, spaCy model, MiniLM, Prefect); given checkpoints, show what
+    each holds and run one prediction with it."""
+    from mycelium.specialists.doctor import (
+        checkpoint_dirs,
+        describe_checkpoint,
+        environment_checks,
+    )
+
+    with stderr.status("checking the environment"):
+        checks = environment_checks()
+    described = []
+    if checkpoints is not None:
+        for path in checkpoint_dirs(checkpoints):
+            with stderr.status(f"loading {escape(str(path))}"):
+                described.append(describe_checkpoint(path))
+    failed = [check.name for check in checks if not check.ok]
+    if as_json:
+        sys.stdout.write(json.dumps({
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+            "checkpoints": described, "ok": not failed}, default=str) + "\n")
+    else:
+        table = Table(title="environment", show_header=False)
+        for check in checks:
+            table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]",
+                          escape(check.detail))
+        stdout.print(table)
+        for entry in described:
+            info = entry["info"]
+            table = Table(title=escape(entry["path"]), show_header=False)
+            table.add_row("specialist", f"{info['specialist']} ({info['kind']})")
+            table.add_row("base model", escape(str(info["base_model"])))
+            table.add_row("labels", escape(", ".join(info["labels"])[:200]))
+            table.add_row("label schema", str(info["label_schema_version"]))
+            table.add_row("training data", info["training_data_hash"][:16])
+            table.add_row("round", str(info["round"]))
+            table.add_row("metrics", escape(", ".join(
+                f"{key}={value:.4f}" for key, value in info["metrics"].items()
+                if isinstance(value, float))))
+            table.add_row("prediction", escape(entry["prediction"]))
+            stdout.print(table)
+    if failed:
+        raise MyceliumError(f"environment check failed: {', '.join(failed)}")
+
+
 @app.callback()
 def _root() -> None:
     """Mycelium: distil a teacher's math reasoning into tiny specialists."""
