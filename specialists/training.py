@@ -1,0 +1,273 @@
+"""Training the three specialists: one loop for all, and the entry points by name.
+
+    from mycelium.specialists.labels import read_labels
+    from mycelium.specialists.training import TRAINERS, TrainConfig
+    result = TRAINERS["tagger"](read_labels("runs/r1/labels"), base, "runs/r1/tagger",
+                                TrainConfig(epochs=3))
+    result.metrics   # {"span_f1": ..., "eval_loss": ...}; the folder loads with load_specialist
+
+Why a plain PyTorch loop and not transformers' `Trainer`: `Trainer` needs `accelerate`, which
+is not a dependency of this project, and the classifier's and extractor's batches are nested
+(groups per problem, candidates per step and position), which `Trainer`'s prediction loop would
+concatenate and pad as flat arrays. So each specialist gives `collate`, `loss` and `evaluate`,
+and this loop does what `Trainer` + `EarlyStoppingCallback` would here: dynamic padding
+(per-batch, in `collate`), evaluation each epoch, early stopping on the eval loss with the best
+weights restored, `transformers.set_seed`, tqdm progress, bf16 autocast on CUDA, CPU otherwise.
+
+Each problem is one training example for every specialist (one encoder forward covers all its
+steps), so "examples" below are problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from mycelium.data.errors import MyceliumError
+from mycelium.specialists.checkpoint import CheckpointInfo, training_data_hash
+from mycelium.specialists.encoding import autocast, move, pick_device
+from mycelium.specialists.labels import ProblemLabels
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3  # GSM8K-sized label sets (~7k problems) converge in a few passes
+    batch_size: int = 16  # problems per optimizer step; each carries ~3.5 steps' examples
+    learning_rate: float = 5e-5  # the pretrained body: the usual fine-tuning rate
+    # New heads and embeddings start from random: they need a much larger step to catch up
+    # with the body within a few epochs.
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # linear warm-up then decay, the standard fine-tuning schedule
+    max_length: int = 512  # GSM8K problems are ~60-150 tokens; the rare long one is truncated
+    seed: int = 0
+    # Held-out share when no eval labels are given: a hash slice by problem id, so the same
+    # problems are held out on every run and every machine.
+    eval_fraction: float = 0.1
+    patience: int = 2  # evaluations without a better eval loss before stopping
+    # Batches of similar lengths: GSM8K problems run 20-210 tokens, and random batches pad to
+    # 1.8x the real tokens; grouping brings that near 1x (what Trainer's group_by_length does).
+    group_by_length: bool = True
+    max_steps: int | None = None  # optimizer steps instead of epochs (tests, benchmarks)
+    round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
+    kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
+    use_cpu: bool = False  # train on the CPU even where CUDA is available
+    progress: bool = True  # tqdm bar on stderr
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]  # the best evaluation's metrics, plus how it was chosen
+    seconds: float  # the whole call: loading, encoding, training, evaluation, saving
+    train_examples: int  # problems trained on
+    eval_examples: int  # problems evaluated on
+    train_seconds: float = 0.0  # optimizer steps only: what throughput is measured on
+    eval_seconds: float = 0.0  # all evaluations together
+    examples_seen: int = 0  # problems through the optimizer, repeats across epochs included
+    losses: list[float] = field(default_factory=list)  # training loss per optimizer step
+    history: list[dict[str, Any]] = field(default_factory=list)  # metrics per evaluation
+    dropped: dict[str, int] = field(default_factory=dict)  # training targets skipped, by reason
+    out_dir: Path | None = None
+    specialist: Any = field(default=None, repr=False)  # the trained model, ready to predict
+
+
+class Specialist(Protocol):
+    """What the loop needs from a specialist (Tagger, Classifier, the extractors); its items
+    have `input_ids` (their length groups batches)."""
+
+    name: str
+    model: torch.nn.Module
+    device: torch.device
+
+    def examples(self, labels: list[ProblemLabels]) -> tuple[list[Any], Counter]: ...
+    def collate(self, items: list[Any]) -> dict[str, Any]: ...
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor: ...
+    def evaluate(self, items: list[Any], batch_size: int) -> dict[str, Any]: ...
+    def parameter_groups(self) -> tuple[list, list]: ...
+    def checkpoint_info(self) -> CheckpointInfo: ...
+    def save(self, out_dir: Path, info: CheckpointInfo) -> None: ...
+
+
+def held_out(problem_id: str, fraction: float) -> bool:
+    digest = hashlib.sha256(problem_id.encode()).hexdigest()
+    return int(digest[:8], 16) / 0x1_0000_0000 < fraction
+
+
+def split_labels(labels: list[ProblemLabels], eval_labels: list[ProblemLabels] | None,
+                 fraction: float) -> tuple[list[ProblemLabels], list[ProblemLabels], str]:
+    """(train, eval, where eval comes from): the given eval labels, else a hash slice of the
+    training labels by problem id; when that slice leaves either side empty (a handful of
+    problems), everything trains and the evaluation is on the training set, and says so."""
+    if eval_labels is not None:
+        return labels, eval_labels, "given"
+    train = [row for row in labels if not held_out(row.problem_id, fraction)]
+    evaluation = [row for row in labels if held_out(row.problem_id, fraction)]
+    if not train or not evaluation:
+        return labels, labels, "train"
+    return train, evaluation, "held_out"
+
+
+def batch_order(lengths: list[int], batch_size: int, group_by_length: bool,
+                generator: torch.Generator) -> list[list[int]]:
+    """One epoch's batches of item indices. Grouped: shuffle, sort each block of 50 batches by
+    length, cut into batches, shuffle the batches; random otherwise."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if not group_by_length:
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    block = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), block):
+        chunk = sorted(order[start:start + block], key=lambda index: -lengths[index])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
+        config: TrainConfig) -> TrainResult:
+    """AdamW (body and head at their own rates) with linear warm-up/decay, evaluation after
+    each epoch, early stopping on the eval loss, best weights restored at the end."""
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    model, device = specialist.model, specialist.device
+    body, head = specialist.parameter_groups()
+    decay = [{"params": [p for p in group if p.ndim >= 2], "lr": lr,
+              "weight_decay": config.weight_decay} for group, lr in
+             ((body, config.learning_rate), (head, config.head_learning_rate))]
+    no_decay = [{"params": [p for p in group if p.ndim < 2], "lr": lr, "weight_decay": 0.0}
+                for group, lr in ((body, config.learning_rate), (head, config.head_learning_rate))]
+    optimizer = torch.optim.AdamW([group for group in decay + no_decay if group["params"]])
+    per_epoch = math.ceil(len(train_items) / config.batch_size)
+    # As in transformers' Trainer, max_steps (when set) overrides the number of epochs.
+    total = per_epoch * config.epochs if config.max_steps is None else config.max_steps
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total),
+                                                total)
+    generator = torch.Generator().manual_seed(config.seed)
+    lengths = [len(item.input_ids) for item in train_items]
+    # Evaluation metrics ignore order: batch it by length too, for the same reason.
+    eval_items = sorted(eval_items, key=lambda item: len(item.input_ids))
+    result = TrainResult(metrics={}, seconds=0.0, train_examples=len(train_items),
+                         eval_examples=len(eval_items))
+    best_loss, best_state, best_metrics, waited = math.inf, None, {}, 0
+    bar = tqdm(total=total, desc=f"train {specialist.name}", disable=not config.progress)
+    epoch = 0
+    while len(result.losses) < total:
+        epoch += 1
+        model.train()
+        started = time.perf_counter()
+        for indices in batch_order(lengths, config.batch_size, config.group_by_length,
+                                   generator):
+            batch = move(specialist.collate([train_items[i] for i in indices]), device)
+            with autocast(device):
+                loss = specialist.loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.losses.append(loss.item())
+            result.examples_seen += len(indices)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
+            if len(result.losses) >= total:
+                break
+        result.train_seconds += time.perf_counter() - started
+        model.eval()
+        started = time.perf_counter()
+        with torch.no_grad():
+            metrics = {"epoch": epoch, "step": len(result.losses),
+                       **specialist.evaluate(eval_items, config.batch_size)}
+        result.eval_seconds += time.perf_counter() - started
+        result.history.append(metrics)
+        if config.progress:
+            bar.write(f"{specialist.name} epoch {epoch}: " + ", ".join(
+                f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+                for key, value in metrics.items()), file=sys.stderr)
+        if metrics["eval_loss"] < best_loss:
+            best_loss, best_metrics, waited = metrics["eval_loss"], metrics, 0
+            best_state = {key: value.detach().to("cpu", copy=True)
+                          for key, value in model.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    bar.close()
+    if best_state is not None and best_metrics is not result.history[-1]:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.metrics = {**best_metrics, "stopped_early": len(result.losses) < total}
+    return result
+
+
+def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base: str | Path,
+           out_dir: str | Path, config: TrainConfig,
+           eval_labels: list[ProblemLabels] | None) -> TrainResult:
+    started = time.perf_counter()
+    if not labels:
+        raise MyceliumError("no labels to train on: the label list is empty (build a label "
+                            "store with `mycelium label` and read it with read_labels)")
+    from transformers import set_seed
+
+    set_seed(config.seed)
+    train, evaluation, evaluated_on = split_labels(labels, eval_labels, config.eval_fraction)
+    specialist = factory(base, train, config, pick_device(config.use_cpu))
+    train_items, dropped = specialist.examples(train)
+    eval_items, _ = specialist.examples(evaluation)
+    if not train_items:
+        raise MyceliumError(f"no {specialist.name} training examples in {len(train)} problems "
+                            f"(dropped: {dict(dropped)})")
+    result = fit(specialist, train_items, eval_items or train_items, config)
+    result.metrics["evaluated_on"] = evaluated_on if eval_items else "train"
+    result.dropped = dict(dropped)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = specialist.checkpoint_info()
+    info.training_data_hash = training_data_hash(train)
+    info.round = config.round
+    info.metrics = {**result.metrics, "history": result.history, "dropped": result.dropped,
+                    "train_examples": result.train_examples,
+                    "eval_examples": result.eval_examples}
+    info.train_config = asdict(config)
+    specialist.save(out_dir, info)
+    result.out_dir, result.specialist = out_dir, specialist
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def train_tagger(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
+                 config: TrainConfig | None = None,
+                 eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+    from mycelium.specialists.tagger import Tagger
+
+    return _train(Tagger.create, labels, base, out_dir, config or TrainConfig(), eval_labels)
+
+
+def train_classifier(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
+                     config: TrainConfig | None = None,
+                     eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+    from mycelium.specialists.classifier import Classifier
+
+    return _train(Classifier.create, labels, base, out_dir, config or TrainConfig(),
+                  eval_labels)
+
+
+def train_extractor(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
+                    config: TrainConfig | None = None,
+                    eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+    """A ScoringExtractor on an encoder base, a GenerativeExtractor on a causal LM base."""
+    from mycelium.specialists.extractor import create_extractor
+
+    return _train(create_extractor, labels, base, out_dir, config or TrainConfig(), eval_labels)
+
+
+TRAINERS: dict[str, Callable[..., TrainResult]] = {
+    "tagger": train_tagger, "classifier": train_classifier, "extractor": train_extractor}
