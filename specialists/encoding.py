@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from mycelium.data.errors import MyceliumError
+from mycelium.signals.alignment import check_offset_mapping
 
 ENCODER, CAUSAL = "encoder", "causal"
 KINDS = (ENCODER, CAUSAL)
@@ -28,9 +29,6 @@ IGNORE = -100  # the target PyTorch's cross-entropy skips
 # bf16 through `autocast`.
 WEIGHTS_DTYPE = torch.float32
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
-_PROBE = "Natalia sold 48 clips in April, and half as many in May."
-
-
 def _looks_local(base: str) -> bool:
     """A hub id is 'owner/name'; anything absolute, relative-dotted or existing is a path."""
     return Path(base).is_absolute() or base.startswith((".", "~")) or Path(base).exists()
@@ -54,7 +52,8 @@ def load_tokenizer(base: str | Path) -> Any:
     except (OSError, ValueError) as error:
         raise MyceliumError(f"cannot load the tokenizer of base model {base!r}: "
                             f"{_first_line(error)}") from None
-    _check_offsets(tokenizer, base)
+    check_offset_mapping(tokenizer, f"base model {base!r} has no usable tokenizer with an "
+                         "offset mapping (a tokenizers-backed fast tokenizer is needed)")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # Right padding everywhere: a causal base then never attends to padding from real tokens.
@@ -73,20 +72,6 @@ def load_weights(auto_class: Any, source: str | Path, **kwargs: Any) -> Any:
     except (OSError, ValueError) as error:
         raise MyceliumError(f"cannot load model weights from {str(source)!r} with "
                             f"{auto_class.__name__}: {_first_line(error)}") from None
-
-
-def _check_offsets(tokenizer: Any, base: str) -> None:
-    """Word alignment needs exact char offsets covering every visible character."""
-    problem = (f"base model {base!r} has no usable tokenizer with an offset mapping (a "
-               "tokenizers-backed fast tokenizer is needed)")
-    try:
-        offsets = tokenizer(_PROBE, add_special_tokens=False,
-                            return_offsets_mapping=True)["offset_mapping"]
-    except (NotImplementedError, ValueError, TypeError):
-        raise MyceliumError(problem) from None
-    covered = {position for start, end in offsets for position in range(start, end)}
-    if any(not char.isspace() and index not in covered for index, char in enumerate(_PROBE)):
-        raise MyceliumError(problem)
 
 
 def base_kind(base: str | Path, override: str | None = None) -> str:

@@ -8,7 +8,8 @@ MUL: STOP is the target at position len(args)), a fixed-arity op's length comes 
 
 Two kinds, chosen by the base (or TrainConfig.kind):
   - encoder base (MiniLM): `ScoringExtractor` here, a learned scorer. One encoder forward per
-    problem; a candidate is a vector (a quantity: mean of its tokens; an earlier step: its group
+    problem; a candidate is a vector (a quantity: mean of its tokens, plus which reading
+    of its mention it is and whether it lies in the step's group; an earlier step: its group
     vector + op embedding + how-many-steps-back embedding; a constant or literal: an embedding
     from the checkpoint's vocabulary); the query for (step k, position p) is an MLP of
     [group vector of k ; op embedding ; position embedding]; cross-entropy over candidates.
@@ -63,6 +64,7 @@ MIN_LITERAL_COUNT = 2  # a literal seen once is noise to the model: skipped as a
 UNKNOWN = "<unk>"  # vocabulary slot 0: an op or constant name training never saw
 RECENCY = 8  # "this many steps back" embeddings; farther steps share the last one
 STOP = "stop"
+MAX_READINGS = 4  # a mention's written value and up to three other readings get their own vector
 KIND_INDEX = {"quantity": 0, "step": 1, "constant": 2, "literal": 3, STOP: 4}
 
 Group = list[tuple[int, int]]
@@ -196,6 +198,24 @@ def decode_greedy(log_probs: list[list[float]], candidates: list[Candidate]) -> 
     return chosen
 
 
+def quantity_readings(quantities: list[LabelQuantity]) -> torch.Tensor:
+    """Per quantity candidate: 0 for a mention's written value, 1, 2... for its other readings
+    (candidates of one mention are adjacent, the written value first), capped."""
+    readings, previous = [], None
+    for quantity in quantities:
+        span = (quantity.start, quantity.end)
+        readings.append(readings[-1] + 1 if span == previous else 0)
+        previous = span
+    return torch.tensor([min(r, MAX_READINGS - 1) for r in readings], dtype=torch.long)
+
+
+def inside_groups(query: ArgumentQuery) -> torch.Tensor:
+    """[steps, quantities]: 1 where the quantity overlaps the step's group."""
+    return torch.tensor([[int(any(a < q.end and q.start < b for a, b in group))
+                          for q in query.quantities] for group in query.groups],
+                        dtype=torch.long).reshape(len(query.groups), len(query.quantities))
+
+
 @dataclass
 class ExtractorItem:
     query: ArgumentQuery
@@ -284,12 +304,17 @@ class ArgumentScorerModel(nn.Module):
         self.literals = len(vocab.literals)
         self.literal = nn.Embedding(max(self.literals, 1), hidden)
         self.kind = nn.Embedding(len(KIND_INDEX), hidden)
+        # Two facts a mean of tokens cannot tell: which reading of a mention a candidate is
+        # ("half" is 1/2 and 2: same tokens, so the same vector), and whether the quantity lies
+        # in the step's own group (the clauses that feed it).
+        self.reading = nn.Embedding(MAX_READINGS, hidden)
+        self.inside = nn.Embedding(2, hidden)
         self.no_span = nn.Parameter(torch.randn(hidden) * 0.02)
         self.query = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(),
                                    nn.Linear(hidden, hidden))
         self.key = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         for embedding in (self.op, self.position, self.recency, self.constant, self.literal,
-                          self.kind):
+                          self.kind, self.reading, self.inside):
             nn.init.normal_(embedding.weight, std=0.02)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -305,7 +330,8 @@ class ArgumentScorerModel(nn.Module):
         results, offset = [], 0
         for layout in layouts:
             count, steps = layout["quantities"], len(layout["bounds"])
-            quantities = spans[offset:offset + count] + kind[KIND_INDEX["quantity"]]
+            quantities = (spans[offset:offset + count] + kind[KIND_INDEX["quantity"]]
+                          + self.reading(layout["readings"]))
             groups = spans[offset + count:offset + count + steps]
             offset += count + steps
             ops = self.op(layout["ops"])
@@ -314,7 +340,8 @@ class ArgumentScorerModel(nn.Module):
             for k, (fewest, most) in enumerate(layout["bounds"]):
                 back = (k - 1 - torch.arange(k, device=ops.device)).clamp(max=RECENCY - 1)
                 earlier = groups[:k] + ops[:k] + self.recency(back) + kind[KIND_INDEX["step"]]
-                keys = self.key(torch.cat([quantities, earlier, constants, literals, stop]))
+                inside = quantities + self.inside(layout["inside"][k])
+                keys = self.key(torch.cat([inside, earlier, constants, literals, stop]))
                 positions = torch.arange(most, device=ops.device)
                 queries = self.query(torch.cat([groups[k].expand(most, -1),
                                                 ops[k].expand(most, -1),
@@ -376,6 +403,8 @@ class ScoringExtractor(ExtractorBase):
                spans: list[list[list[int]]]) -> dict[str, Any]:
         input_ids = pad(ids, self.tokenizer.pad_token_id)
         layouts = [{"quantities": len(query.quantities),
+                    "readings": quantity_readings(query.quantities),
+                    "inside": inside_groups(query),
                     "bounds": [self.vocab.bounds(op) for op in query.ops],
                     "ops": torch.tensor([self.op_ids.get(op, 0) for op in query.ops],
                                         dtype=torch.long),

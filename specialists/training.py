@@ -6,13 +6,14 @@
                                 TrainConfig(epochs=3))
     result.metrics   # {"span_f1": ..., "eval_loss": ...}; the folder loads with load_specialist
 
-Why a plain PyTorch loop and not transformers' `Trainer`: `Trainer` needs `accelerate`, which
-is not a dependency of this project, and the classifier's and extractor's batches are nested
-(groups per problem, candidates per step and position), which `Trainer`'s prediction loop would
-concatenate and pad as flat arrays. So each specialist gives `collate`, `loss` and `evaluate`,
-and this loop does what `Trainer` + `EarlyStoppingCallback` would here: dynamic padding
-(per-batch, in `collate`), evaluation each epoch, early stopping on the eval loss with the best
-weights restored, `transformers.set_seed`, tqdm progress, bf16 autocast on CUDA, CPU otherwise.
+Why accelerate's `Accelerator` under a small loop and not transformers' `Trainer`: the
+classifier's and extractor's batches are nested (groups per problem, candidates per step and
+position), which `Trainer`'s prediction loop would concatenate and pad as flat arrays. So each
+specialist gives `collate`, `loss` and `evaluate`; `Accelerator` does device placement, bf16
+mixed precision on CUDA and gradient clipping, and this loop does what `Trainer` +
+`EarlyStoppingCallback` would here: dynamic padding (per-batch, in `collate`, batches grouped by
+length), evaluation each epoch, early stopping on the eval loss with the best weights restored,
+`transformers.set_seed`, tqdm progress.
 
 Each problem is one training example for every specialist (one encoder forward covers all its
 steps), so "examples" below are problems.
@@ -34,7 +35,7 @@ import torch
 
 from mycelium.data.errors import MyceliumError
 from mycelium.specialists.checkpoint import CheckpointInfo, training_data_hash
-from mycelium.specialists.encoding import autocast, move, pick_device
+from mycelium.specialists.encoding import move, pick_device
 from mycelium.specialists.labels import ProblemLabels
 
 
@@ -135,10 +136,15 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
         config: TrainConfig) -> TrainResult:
     """AdamW (body and head at their own rates) with linear warm-up/decay, evaluation after
     each epoch, early stopping on the eval loss, best weights restored at the end."""
+    from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     model, device = specialist.model, specialist.device
+    # The specialist placed its model already; the Accelerator matches that device and adds
+    # bf16 autocast on CUDA (weights stay fp32 for AdamW).
+    accelerator = Accelerator(cpu=device.type == "cpu",
+                              mixed_precision="bf16" if device.type == "cuda" else "no")
     body, head = specialist.parameter_groups()
     decay = [{"params": [p for p in group if p.ndim >= 2], "lr": lr,
               "weight_decay": config.weight_decay} for group, lr in
@@ -167,10 +173,10 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
         for indices in batch_order(lengths, config.batch_size, config.group_by_length,
                                    generator):
             batch = move(specialist.collate([train_items[i] for i in indices]), device)
-            with autocast(device):
+            with accelerator.autocast():
                 loss = specialist.loss(batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

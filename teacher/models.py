@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from mycelium.data.errors import MyceliumError
+from mycelium.signals.alignment import check_offset_mapping
 
 # The prompt every teacher gets (Qwen2.5-Math-Instruct's own); defined here so the tiny teacher
 # is fitted on the same prompt the generator sends.
@@ -54,30 +55,14 @@ def load_teacher(path_or_id: str, *, dtype: str = "auto", device: str = "cpu") -
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}") from None
-    _check_offsets(tokenizer, path_or_id)
+    check_offset_mapping(tokenizer, f"teacher {path_or_id!r} has no usable tokenizer with an "
+                         "offset mapping (exact char offsets need a tokenizers-backed fast "
+                         "tokenizer, tokenizer.json)")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation continues every row from its end
     model.to(device).eval()
     return Teacher(model, tokenizer, str(path_or_id))
-
-
-_PROBE = "Natalia sold 48 clips in April, and half as many in May."
-
-
-def _check_offsets(tokenizer, name: str) -> None:
-    """Signals need exact char offsets: the tokenizer must give an offset mapping that covers
-    every visible character of a probe sentence (a slow or broken tokenizer does not)."""
-    problem = (f"teacher {name!r} has no usable tokenizer with an offset mapping (exact char "
-               "offsets need a tokenizers-backed fast tokenizer, tokenizer.json)")
-    try:
-        offsets = tokenizer(_PROBE, add_special_tokens=False,
-                            return_offsets_mapping=True)["offset_mapping"]
-    except (NotImplementedError, ValueError, TypeError):
-        raise MyceliumError(problem) from None
-    covered = {position for start, end in offsets for position in range(start, end)}
-    if any(not char.isspace() and index not in covered for index, char in enumerate(_PROBE)):
-        raise MyceliumError(problem)
 
 
 def make_tiny_teacher(directory: Path, *, seed: int = 0, hidden_size: int = 64,
