@@ -325,6 +325,9 @@ def doctor_command(
             "checkpoints": described, "ok": not failed}, default=str) + "\n")
     else:
         table = Table(title="environment", show_header=False)
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("detail", overflow="fold")
         for check in checks:
             table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]",
                           escape(check.detail))
@@ -332,6 +335,8 @@ def doctor_command(
         for entry in described:
             info = entry["info"]
             table = Table(title=escape(entry["path"]), show_header=False)
+            table.add_column("field")
+            table.add_column("value", overflow="fold")
             table.add_row("specialist", f"{info['specialist']} ({info['kind']})")
             table.add_row("base model", escape(str(info["base_model"])))
             table.add_row("labels", escape(", ".join(info["labels"])[:200]))
