@@ -1,0 +1,548 @@
+"""MATH reference labels: the roles of a problem's clauses, and a sympy program over its LaTeX math
+that reproduces the gold answer.
+
+    from mycelium.specialists.labels_math import label_math_problem
+    labels = label_math_problem(item)   # a ProblemLabels, or raises LabelDrop(reason)
+
+Roles (a MATH step's `label`, and the `I-<ROLE>` tag of its clause's words):
+  EQUATION    states an equation or a definition in unknowns: "$2x+3=7$", "If $f(x)=3x+2$".
+  CONSTRAINT  restricts the unknowns: an inequality ("where $0 < y < x$"), or the words positive,
+              negative or nonnegative about a symbol ("If $x$ is positive").
+  EXPRESSION  asks for math that is computed on its own, with nothing else from the problem:
+              "Compute $\\dbinom{8}{4}$", "Simplify $(x+1)^2-x^2$".
+  OBJECTIVE   asks for something the other role clauses determine: "Find $xy$", "what is
+              $f(4)$", "What is the sum of all solutions?". An asking clause that states its own
+              equation ("Find $x$ such that $2^x=8$") is OBJECTIVE: a clause has one role, the one
+              it plays in the program, and the objective's own equation is part of that role.
+A clause the program does not use is O. The set stays this small on purpose: it is what a program
+needs (what is known, what restricts it, what is asked) and what the words of a clause show.
+
+How a problem is labelled:
+  1. Math spans: $...$, $$...$$, \\[...\\], \\(...\\) (`math_spans`; "\\$" is a dollar sign). A
+     problem with none, or with an [asy] diagram, is dropped here, before any parsing.
+  2. Clauses (`math_clauses`): spaCy's clauses (signals/clauses.py), merged wherever one cuts a
+     math span, then cut at what spaCy misses in LaTeX-laden text: a sentence end after math
+     ("...$x-y=2$. Find $xy$"), a question after a comma ("If $2x+4y=10$, what is $x+2y$?"), a
+     colon between math ("Solve for $x$: $2x+3=11$").
+  3. The objective: the first clause that asks (a "?", or find / compute / what / ...) and holds
+     math, else the first that asks. One that asks for what no SOLVE / EVALUATE / SIMPLIFY
+     program computes (a count, a probability, an area or length, an optimum, a remainder or
+     digit, a point, line or interval: `_OUT_OF_SCOPE`) is dropped before any parsing: on MATH
+     train these words mark 2,960 of the 8,442 problems with math and a quarter of the labelling
+     time, and 14 of those problems validated, mostly by accident.
+  4. Facts: the spans a program could use, parsed once in the worker (`describe_math`):
+     equation, definition, constraint, expression or other, with symbols and functions.
+  5. Targets: the objective's expression spans (not bare numerals: "$3$-digit" is no target);
+     with none, the single unknown of its equations (of all equations when it has none). Its
+     words say how to pick among several solutions (sum, product, largest, difference, all).
+  6. The given: the equations, definitions and constraints connected to the target through shared
+     symbols and functions, so an equation about something else ("in the form $y=mx+b$") stays
+     out.
+  7. Candidate programs, in a fixed order: a closed target alone (EVALUATE, or SIMPLIFY for
+     "simplify / expand / factor"); with definitions only, EVALUATE with them; with equations,
+     SOLVE for a target's single unknown then EVALUATE the target, then SOLVE for the target
+     itself. The first whose answer `math_equivalent` accepts against the gold answer is kept,
+     and `MathProgram.tried` records how many ran: the gold answer checks programs, never
+     builds them.
+
+Drop reasons: diagram, no_math_clause, no_objective, out_of_scope, no_target,
+answer_not_reproduced (programs ran, none matched), or, when no candidate ran to an answer, the
+execution reason of the first (timeout, too_large, unparseable, not_single_answer, no_solution,
+underdetermined, sympy_failed, ... from solver/math_program.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from mycelium.data.math_answers import math_equivalent
+from mycelium.data.records import GoldProblem
+from mycelium.signals.clauses import Span, clause_spans
+from mycelium.solver.executor import ExecutionError
+from mycelium.solver.math_program import (
+    MathFacts,
+    MathOp,
+    MathProgram,
+    MathStep,
+    Ref,
+    describe_math,
+    execute_math_program,
+)
+from mycelium.solver.quantities import find_mentions
+from mycelium.specialists.labels import (
+    OUTSIDE,
+    LabelArg,
+    LabelDrop,
+    LabelQuantity,
+    LabelStep,
+    ProblemLabels,
+    problem_words,
+)
+
+ROLES = ("EQUATION", "CONSTRAINT", "EXPRESSION", "OBJECTIVE")
+# Per sympy or math-verify call. On MATH train 12 of 1,261 validated problems took over 1 s in
+# all, while the 73 problems that ran into a 2 s limit took a fifth of the labelling time.
+DEFAULT_TIMEOUT_S = 1.0
+MAX_TARGETS = 2  # expression spans of the objective tried as targets, in text order
+
+_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+_ASKS = re.compile(r"\?|\b(?:find|compute|evaluate|simplify|solve|determine|calculate|what|"
+                   r"which|expand|factor|rationalize)\b", re.IGNORECASE)
+# Cuts inside a clause (positions outside math only): after a sentence end, before a question
+# after a comma; a colon cuts only when math stands on both sides of it.
+_SENTENCE_END = re.compile(r"[.?!]\s+(?=[A-Z$\\])")
+_QUESTION_AFTER_COMMA = re.compile(
+    r",\s+(?=(?:then\s+)?(?:what|find|compute|evaluate|determine|how|which|solve|simplify|"
+    r"calculate)\b)", re.IGNORECASE)
+_COLON = re.compile(r":\s+")
+_TRIM = " \t\n.,;:?!"
+_PICKS = (("difference", re.compile(r"\bdifference\b")),
+          ("sum", re.compile(r"\bsum\b")),
+          ("product", re.compile(r"\bproduct\b")),
+          ("max", re.compile(r"\b(?:largest|greatest|maximum|biggest|larger|greater)\b")),
+          ("min", re.compile(r"\b(?:smallest|(?<!at )least|minimum|smaller|lesser)\b")),
+          ("all", re.compile(r"\ball\b")))
+_SIGNS = re.compile(r"\b(non-?negative|positive|negative)\b(?!\s+difference)", re.IGNORECASE)
+# MathFacts kinds of a parsed span, and of one left unparsed (`_facts`); any other kind is the
+# reason its parse failed.
+_KINDS = ("equation", "definition", "constraint", "expression", "other", "skipped")
+_RELATION = re.compile(r"[=<>]|\\(?:le|ge|ne|leq|geq|neq|lt|gt|leqslant|geqslant)\b")
+_LONE_SYMBOL = re.compile(r"[A-Za-z]|\\[A-Za-z]+")
+_EXACT_RATIONAL = re.compile(
+    r"(?P<sign>-\s*)?(?:(?P<integer>\d+)|\\[dt]?frac\{(?P<numerator>\d+)\}\{(?P<denominator>\d+)\})")
+_UNSTATABLE = re.compile(r"\\(?:[lcvd]?dots|begin\{(?:array|cases|align)|mathbf)")
+_NUMERAL = re.compile(r"-?[\d,]*\.?\d+")
+_OUT_OF_SCOPE = re.compile(
+    r"\b(?:how many|probability|expected|area|perimeter|volume|radius|diameter|distance|length|"
+    r"circle|triangle|angle|minimum|maximum|remainder|digits?|prime|divisors?|base|modulo|graph|"
+    r"line|parabola|ellipse|hyperbola|plane|vectors?|origin|coordinates?|ordered|interval|domain|"
+    r"range|sequence|term|ways)\b", re.IGNORECASE)
+_FORM_VERBS = re.compile(r"\b(simplify|expand|factor)\b")
+
+
+@dataclass(frozen=True)
+class MathSpan:
+    """One piece of math: text[start:end] with its delimiters; `latex` inside them, with the
+    sentence punctuation written inside the math ("$x=2,$") trimmed."""
+
+    start: int
+    end: int
+    latex: str
+
+
+def math_spans(text: str) -> list[MathSpan]:
+    """The math spans of `text`, in order; an unclosed delimiter ends the scan."""
+    spans: list[MathSpan] = []
+    position = 0
+    while position < len(text):
+        if text.startswith("\\$", position):  # a dollar sign, not math
+            position += 2
+            continue
+        opened = next(((opener, closer) for opener, closer in _DELIMITERS
+                       if text.startswith(opener, position)), None)
+        if opened is None:
+            position += 1
+            continue
+        inner = position + len(opened[0])
+        close = _closing(text, inner, opened[1])
+        if close is None:
+            break
+        latex = text[inner:close].strip().rstrip(".,;").strip()
+        if latex:
+            spans.append(MathSpan(position, close + len(opened[1]), latex))
+        position = close + len(opened[1])
+    return spans
+
+
+def _closing(text: str, position: int, closer: str) -> int | None:
+    while position < len(text):
+        if text.startswith(closer, position):
+            return position
+        # A backslash escapes the next character ("\$" inside math) unless it starts the closer.
+        position += 2 if text[position] == "\\" else 1
+    return None
+
+
+def math_clauses(text: str, spans: Sequence[MathSpan],
+                 clauses: Sequence[Span] | None = None) -> list[Span]:
+    """Clauses of a MATH problem, none cutting a math span (rule in the module doc)."""
+    if clauses is None:
+        clauses = clause_spans(text)
+    merged: list[Span] = []
+    for start, end in sorted([*clauses, *((span.start, span.end) for span in spans)]):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return [piece for clause in merged for piece in _cut(text, clause, spans)]
+
+
+def _cut(text: str, clause: Span, spans: Sequence[MathSpan]) -> list[Span]:
+    start, end = clause
+
+    def outside_math(position: int) -> bool:
+        return not any(span.start <= position < span.end for span in spans)
+
+    def has_math(left: int, right: int) -> bool:
+        return any(left <= span.start and span.end <= right for span in spans)
+
+    cuts = {match.end() for pattern in (_SENTENCE_END, _QUESTION_AFTER_COMMA)
+            for match in pattern.finditer(text, start, end) if outside_math(match.start())}
+    cuts |= {match.end() for match in _COLON.finditer(text, start, end)
+             if outside_math(match.start()) and has_math(start, match.start())
+             and has_math(match.end(), end)}
+    pieces = []
+    for left, right in zip([start, *sorted(cuts)], [*sorted(cuts), end], strict=True):
+        while left < right and text[left] in _TRIM:
+            left += 1
+        while right > left and text[right - 1] in _TRIM:
+            right -= 1
+        if any(char.isalnum() for char in text[left:right]) or has_math(left, right):
+            pieces.append((left, right))
+    return pieces
+
+
+@dataclass
+class _Problem:
+    """One problem's text, math and clauses, as the candidate builder reads them."""
+
+    text: str
+    prose: str  # the text with its math blanked: what words are read from
+    spans: list[MathSpan]
+    facts: list[MathFacts]
+    clauses: list[Span]
+    objective: int  # clause index
+    clause_of: list[int] = field(init=False)  # span index -> clause index
+
+    def __post_init__(self) -> None:
+        self.clause_of = [next(index for index, (start, end) in enumerate(self.clauses)
+                               if start <= span.start and span.end <= end)
+                          for span in self.spans]
+
+    def in_clause(self, clause: int, *kinds: str) -> list[int]:
+        return [index for index, owner in enumerate(self.clause_of)
+                if owner == clause and self.facts[index].kind in kinds]
+
+    def clause_prose(self, clause: int) -> str:
+        start, end = self.clauses[clause]
+        return self.prose[start:end]
+
+    def is_symbol(self, index: int) -> bool:
+        facts = self.facts[index]
+        return facts.kind == "expression" and len(facts.symbols) == 1 and \
+            facts.text.isidentifier()
+
+
+def _prose(text: str, spans: Sequence[MathSpan]) -> str:
+    """`text` with its math blanked, so words are read from the prose only."""
+    characters = list(text)
+    for span in spans:
+        characters[span.start:span.end] = " " * (span.end - span.start)
+    return "".join(characters)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    steps: tuple[MathStep, ...]
+    # The clause each constraint the program writes came from ("If $x$ is positive": x > 0).
+    literal_clauses: tuple[tuple[str, int], ...] = ()
+
+
+def label_math_problem(item: GoldProblem, *, clauses: Sequence[Span] | None = None,
+                       timeout_s: float = DEFAULT_TIMEOUT_S) -> ProblemLabels:
+    """Reference labels of one MATH problem; raises LabelDrop(reason). `clauses` skips the spaCy
+    parse when the caller parsed many problems in one batch (`clause_spans_many`); `timeout_s`
+    bounds each sympy and math-verify call."""
+    text = item.problem.text
+    if "[asy]" in text:
+        raise LabelDrop("diagram")
+    spans = math_spans(text)
+    if not spans:
+        raise LabelDrop("no_math_clause")
+    pieces = math_clauses(text, spans, clauses)
+    prose = _prose(text, spans)
+    objective = _objective(prose, spans, pieces)
+    scope = _OUT_OF_SCOPE.search(prose, *pieces[objective])
+    if scope is not None:
+        raise LabelDrop("out_of_scope", f"the objective asks for a {scope.group().lower()}")
+    facts = _facts(prose, spans, pieces, objective, timeout_s)
+    problem = _Problem(text, prose, spans, facts, pieces, objective)
+    candidates = _candidates(problem)
+    if not candidates:
+        failed = [item for item in facts if item.kind not in _KINDS]
+        if failed:  # a span that did not parse may have been the target
+            raise LabelDrop(failed[0].kind, failed[0].text)
+        raise LabelDrop("no_target", "the objective names no expression and no single unknown")
+    candidate, program = _validate(problem, candidates, item.gold.answer, timeout_s)
+    return _labels(item, problem, candidate, program)
+
+
+def _objective(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span]) -> int:
+    # The clause's "?" follows its end: clauses end before their punctuation.
+    asking = [index for index, (start, end) in enumerate(clauses)
+              if _ASKS.search(prose, start, min(end + 2, len(prose)))]
+    if not asking:
+        raise LabelDrop("no_objective", "no clause asks")
+    with_math = [index for index in asking
+                 if any(clauses[index][0] <= span.start < clauses[index][1] for span in spans)]
+    return (with_math or asking)[0]
+
+
+def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objective: int,
+           timeout_s: float) -> list[MathFacts]:
+    """Facts of the spans a program could use: relations (equations or constraints), the
+    objective's first MAX_TARGETS other spans that are not bare numerals (its targets), and lone
+    symbols in a clause with a sign word. Other spans ("in the form $\\frac{m+\\sqrt{n}}{p}$")
+    are never a target or a given, and are left unparsed ("skipped"): parsing is most of the
+    labelling time. So are spans no sympy expression states (`_UNSTATABLE`: an elided pattern
+    "1 + 2 + \\dots + 100", an array or case split, bold vectors): on MATH train 5 of the ~600
+    problems with one validated, and they took ~9% of the labelling time."""
+    start, end = clauses[objective]
+    targets = [index for index, span in enumerate(spans)
+               if start <= span.start < end and not _RELATION.search(span.latex)
+               and not _NUMERAL.fullmatch(span.latex)][:MAX_TARGETS]
+
+    def needed(index: int, span: MathSpan) -> bool:
+        if _UNSTATABLE.search(span.latex):
+            return False
+        if index in targets or _RELATION.search(span.latex):
+            return True
+        clause = next(clause for clause in clauses
+                      if clause[0] <= span.start and span.end <= clause[1])
+        return _LONE_SYMBOL.fullmatch(span.latex) is not None and \
+            _SIGNS.search(prose, *clause) is not None
+
+    wanted = [index for index, span in enumerate(spans) if needed(index, span)]
+    try:
+        described = describe_math([spans[index].latex for index in wanted], timeout_s=timeout_s)
+    except ExecutionError as error:
+        raise LabelDrop(error.reason, error.detail) from None
+    facts = [MathFacts("skipped")] * len(spans)
+    for index, item in zip(wanted, described, strict=True):
+        facts[index] = item
+    return facts
+
+
+def _candidates(problem: _Problem) -> list[_Candidate]:
+    objective = problem.objective
+    prose = problem.clause_prose(objective).lower()
+    pick = next((name for name, pattern in _PICKS if pattern.search(prose)), "unique")
+    signs = _sign_constraints(problem)
+    targets = [index for index in problem.in_clause(objective, "expression")
+               if not _NUMERAL.fullmatch(problem.spans[index].latex)]
+    candidates: list[_Candidate] = []
+    for target in targets:
+        facts = problem.facts[target]
+        given, unknowns = _connected(problem, set(facts.symbols), set(facts.functions))
+        literals = tuple((latex, clause) for latex, clause, symbol in signs if symbol in unknowns)
+        constraints = _constraints(problem, unknowns) + tuple(latex for latex, _ in literals)
+        if not given:
+            step = _closed_step(prose, target)
+            # Evaluating unknowns that nothing determines answers nothing ("Find $n$" where no
+            # equation holds n); simplifying them is a real answer.
+            if step.op is MathOp.SIMPLIFY or not facts.symbols:
+                candidates.append(_Candidate((step,)))
+            continue
+        definitions = tuple(ref for ref in given if problem.facts[ref].kind == "definition")
+        equations = tuple(ref for ref in given if ref not in definitions)
+        solved = [symbol for symbol in facts.symbols if symbol in unknowns]
+        if not equations:
+            candidates.append(_Candidate((MathStep(MathOp.EVALUATE, target, definitions),)))
+            continue
+        if pick == "unique" and len(solved) == 1 and not problem.is_symbol(target):
+            candidates.append(_Candidate((
+                MathStep(MathOp.SOLVE, solved[0], given + constraints),
+                MathStep(MathOp.EVALUATE, target, definitions)), literals))
+        candidates.append(_Candidate(
+            (MathStep(MathOp.SOLVE, target, given + constraints, pick=pick),), literals))
+    if not targets:
+        candidates.extend(_implicit_target(problem, pick, signs))
+    return candidates
+
+
+def _implicit_target(problem: _Problem, pick: str,
+                     signs: list[tuple[str, int, str]]) -> list[_Candidate]:
+    """The objective names no expression ("What is the sum of the solutions?"): the target is
+    the single unknown of the objective's own equations, or of all equations when it has none."""
+    own = problem.in_clause(problem.objective, "equation", "definition")
+    seeds = own or [index for index, facts in enumerate(problem.facts)
+                    if facts.kind in ("equation", "definition")]
+    symbols = {symbol for index in seeds for symbol in problem.facts[index].symbols}
+    functions = {name for index in seeds for name in problem.facts[index].functions}
+    given, unknowns = _connected(problem, symbols, functions)
+    if len(unknowns) != 1 or not given:
+        return []
+    (unknown,) = unknowns
+    literals = tuple((latex, clause) for latex, clause, symbol in signs if symbol in unknowns)
+    constraints = _constraints(problem, unknowns) + tuple(latex for latex, _ in literals)
+    return [_Candidate((MathStep(MathOp.SOLVE, unknown, given + constraints, pick=pick),),
+                       literals)]
+
+
+def _closed_step(prose: str, target: int) -> MathStep:
+    """A target computed on its own: SIMPLIFY when the objective says simplify / expand /
+    factor (in that form), EVALUATE otherwise."""
+    verb = _FORM_VERBS.search(prose)
+    if verb is None:
+        return MathStep(MathOp.EVALUATE, target)
+    return MathStep(MathOp.SIMPLIFY, target, form=verb.group(1))
+
+
+def _connected(problem: _Problem, symbols: set[str], functions: set[str]
+               ) -> tuple[tuple[int, ...], set[str]]:
+    """The equations and definitions linked to the seed symbols and functions, directly or
+    through each other, and the unknowns they bring (a definition's parameters are unknowns, its
+    variable, the x of f(x)=3x+2, is not)."""
+    chosen: set[int] = set()
+    unknowns = set(symbols)
+    grown = True
+    while grown:
+        grown = False
+        for index, facts in enumerate(problem.facts):
+            if index in chosen or facts.kind not in ("equation", "definition"):
+                continue
+            # "f(g(2))" parses with f as a symbol (math_program._applications), so a definition
+            # links through a symbol of its name too
+            linked = bool(set(facts.symbols) & unknowns or set(facts.functions) & functions
+                          or (facts.kind == "definition" and set(facts.functions) & unknowns))
+            if linked:
+                chosen.add(index)
+                functions |= set(facts.functions)
+                unknowns |= set(facts.symbols)
+                grown = True
+    solvable = {symbol for index in chosen for symbol in problem.facts[index].symbols}
+    return tuple(sorted(chosen)), unknowns & solvable
+
+
+def _constraints(problem: _Problem, unknowns: set[str]) -> tuple[Ref, ...]:
+    """Inequalities written in math, over the unknowns only."""
+    return tuple(index for index, facts in enumerate(problem.facts)
+                 if facts.kind == "constraint" and facts.symbols
+                 and set(facts.symbols) <= unknowns)
+
+
+def _sign_constraints(problem: _Problem) -> list[tuple[str, int, str]]:
+    """(LaTeX constraint, clause, symbol) for the sign words of each clause ("If $x$ is
+    positive"), about the clause's lone-symbol spans."""
+    relations = {"positive": "> 0", "negative": "< 0"}
+    found = []
+    for clause in range(len(problem.clauses)):
+        for match in _SIGNS.finditer(problem.clause_prose(clause)):
+            relation = relations.get(match.group(1).lower(), "\\ge 0")
+            for index in problem.in_clause(clause, "expression"):
+                if problem.is_symbol(index):
+                    symbol = problem.facts[index].symbols[0]
+                    found.append((f"{problem.spans[index].latex} {relation}", clause, symbol))
+            if clause == problem.objective and not any(
+                    problem.is_symbol(index) for index in problem.in_clause(clause, "expression")):
+                # "the positive solution": about the implicit unknown, which is known later
+                found.extend((f"{symbol} {relation}", clause, symbol)
+                             for symbol in _equation_symbols(problem))
+    return found
+
+
+def _equation_symbols(problem: _Problem) -> set[str]:
+    return {symbol for facts in problem.facts if facts.kind == "equation"
+            for symbol in facts.symbols}
+
+
+def _validate(problem: _Problem, candidates: list[_Candidate], gold: str,
+              timeout_s: float) -> tuple[_Candidate, MathProgram]:
+    """The first candidate whose answer is equivalent to gold; LabelDrop otherwise. A timeout
+    ends the search: the candidates after it solve the same equations."""
+    expressions = [span.latex for span in problem.spans]
+    first_error: ExecutionError | None = None
+    answers: set[str] = set()
+    for tried, candidate in enumerate(candidates, 1):
+        program = MathProgram(candidate.steps, tried)
+        try:
+            answer = execute_math_program(program, expressions, timeout_s=timeout_s)
+        except ExecutionError as error:
+            first_error = first_error or error
+            if error.reason == "timeout":
+                break
+            continue
+        if answer not in answers and _equivalent(gold, answer, timeout_s):
+            return candidate, program
+        answers.add(answer)
+    if answers or first_error is None:
+        raise LabelDrop("answer_not_reproduced", f"{len(candidates)} candidate programs")
+    raise LabelDrop(first_error.reason, first_error.detail)
+
+
+def _equivalent(gold: str, answer: str, timeout_s: float) -> bool:
+    """math_equivalent, but two different exact rationals (the most common miss: "45" against
+    "44") are told apart here rather than by math-verify's ~40 ms of parsing. Only a miss takes
+    this shortcut; every kept answer is math_equivalent's."""
+    gold_value, value = _rational(gold), _rational(answer)
+    if gold_value is not None and value is not None and gold_value != value:
+        return False
+    return math_equivalent(gold, answer, timeout_s=timeout_s)
+
+
+def _rational(text: str) -> Fraction | None:
+    """The value of an integer or a fraction written as sympy.latex writes it; None for anything
+    else (decimals included: math-verify may compare those with a tolerance)."""
+    match = _EXACT_RATIONAL.fullmatch(text.strip())
+    if match is None:
+        return None
+    sign = -1 if match["sign"] else 1
+    if match["integer"] is not None:
+        return Fraction(sign * int(match["integer"]))
+    denominator = int(match["denominator"])
+    return Fraction(sign * int(match["numerator"]), denominator) if denominator else None
+
+
+def _labels(item: GoldProblem, problem: _Problem, candidate: _Candidate,
+            program: MathProgram) -> ProblemLabels:
+    roles, texts = _clause_roles(problem, candidate)
+    order = [clause for clause in roles if clause != problem.objective]
+    steps = [LabelStep(label=roles[clause], group=[problem.clauses[clause]], args=[],
+                       expression="; ".join(texts[clause])) for clause in order]
+    final = program.steps[-1]
+    objective_role = "EXPRESSION" if len(program.steps) == 1 and not final.given and \
+        final.op is not MathOp.SOLVE else "OBJECTIVE"
+    steps.append(LabelStep(
+        label=objective_role, group=[problem.clauses[problem.objective]],
+        args=[LabelArg(kind="step", index=index) for index in range(len(steps))],
+        expression=_ref_text(problem, final.target)))
+    role_of = {problem.clauses[clause]: role for clause, role in roles.items()}
+    role_of[problem.clauses[problem.objective]] = objective_role
+    words = problem_words(problem.text)
+    tags = [next((f"I-{role}" for (start, end), role in role_of.items()
+                  if start < word_end and word_start < end), OUTSIDE)
+            for word_start, word_end in words]
+    quantities = [LabelQuantity(str(mention.value), mention.start, mention.end, mention.text)
+                  for mention in find_mentions(problem.text)]
+    return ProblemLabels(
+        problem_id=item.problem.id, dataset="math", text=problem.text, answer=item.gold.answer,
+        words=words, tags=tags, quantities=quantities, constants=[], steps=steps,
+        program=json.dumps(program.to_json()), source="reference")
+
+
+def _clause_roles(problem: _Problem, candidate: _Candidate
+                  ) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Each clause the program's given use, in program order, with its role (EQUATION over
+    CONSTRAINT when a clause holds both) and the display text of what it gives."""
+    literal_clauses = dict(candidate.literal_clauses)
+    roles: dict[int, str] = {}
+    texts: dict[int, list[str]] = {}
+    for step in candidate.steps:
+        for ref in step.given:
+            if isinstance(ref, int):
+                clause = problem.clause_of[ref]
+                role = "CONSTRAINT" if problem.facts[ref].kind == "constraint" else "EQUATION"
+            else:
+                clause, role = literal_clauses[ref], "CONSTRAINT"
+            if roles.get(clause) != "EQUATION":
+                roles[clause] = role
+            texts.setdefault(clause, []).append(_ref_text(problem, ref))
+    return roles, texts
+
+
+def _ref_text(problem: _Problem, ref: Ref) -> str:
+    return problem.facts[ref].text if isinstance(ref, int) else ref
