@@ -37,8 +37,9 @@ worker, numbers whose size bound passes MAX_VALUE_BITS are refused before sympy 
 Two deadlines. Inside the worker a timer signal stops the sympy work at `timeout_s` (sympy is
 Python, so a signal interrupts it), and the call ends as ExecutionError("timeout") with the worker
 alive; `with_time_limit`, HARD_MARGIN_S later, kills the worker only for what a signal cannot
-interrupt (one long C call). Measured on MATH train, a killed worker costs ~1 s to restart plus
-its warm parser caches, which is most of the labelling time of the problems that time out.
+interrupt (one long C call) or may not (the LaTeX parser, see `_parsed`). Measured on MATH
+train, a killed worker costs ~1 s to restart plus its warm parser caches, which was most of the
+labelling time of the problems that time out.
 """
 
 from __future__ import annotations
@@ -254,8 +255,18 @@ def _kind(parsed: sympy.Basic) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(text: str) -> sympy.Basic:
-    """`text` parsed, decimals made exact, `i` read as the imaginary unit, sizes checked."""
-    expression = parse_latex(_DEGREES.sub(r" \\cdot \\frac{\\pi}{180}", text))
+    """`text` parsed, decimals made exact, `i` read as the imaginary unit, sizes checked.
+
+    The soft deadline's signal is held off while the parser runs: the ANTLR parser shares a
+    prediction cache between parses, and one stopped midway could leave it half-updated for every
+    later parse in this worker. A pending signal fires as soon as the parse returns; a parse that
+    overruns on its own meets the hard limit."""
+    held = {signal.SIGALRM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        expression = parse_latex(_DEGREES.sub(r" \\cdot \\frac{\\pi}{180}", text))
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     expression = expression.replace(lambda node: isinstance(node, sympy.Float),
                                     lambda node: sympy.Rational(str(node)))
     expression = expression.subs(sympy.Symbol("i"), sympy.I)

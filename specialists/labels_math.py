@@ -103,8 +103,8 @@ _TRIM = " \t\n.,;:?!"
 _PICKS = (("difference", re.compile(r"\bdifference\b")),
           ("sum", re.compile(r"\bsum\b")),
           ("product", re.compile(r"\bproduct\b")),
-          ("max", re.compile(r"\b(?:largest|greatest|maximum|biggest|larger|greater)\b")),
-          ("min", re.compile(r"\b(?:smallest|(?<!at )least|minimum|smaller|lesser)\b")),
+          ("max", re.compile(r"\b(?:largest|greatest|biggest|larger|greater)\b")),
+          ("min", re.compile(r"\b(?:smallest|(?<!at )least|smaller|lesser)\b")),
           ("all", re.compile(r"\ball\b")))
 _SIGNS = re.compile(r"\b(non-?negative|positive|negative)\b(?!\s+difference)", re.IGNORECASE)
 # MathFacts kinds of a parsed span, and of one left unparsed (`_facts`); any other kind is the
