@@ -71,8 +71,7 @@ def build_labels(items: Sequence[GoldProblem], *, dataset: str, source: str, rou
     seen: set[str] = set()
     for offset in range(0, len(items), CHUNK):
         chunk = list(items[offset:offset + CHUNK])
-        clauses = clause_spans_many(item.problem.text for item in chunk) \
-            if dataset == "gsm8k" else [None] * len(chunk)
+        clauses = clause_spans_many(item.problem.text for item in chunk)
         for item, problem_clauses in zip(chunk, clauses, strict=True):
             text = normalize_text(item.problem.text)
             if text in exclude:
@@ -129,4 +128,4 @@ def _labeler(dataset: str, source: str, signals_dir: Path | None) -> Callable:
         return label_gsm8k_reference
     from mycelium.specialists.labels_math import label_math_problem
 
-    return lambda item, clauses: label_math_problem(item)
+    return lambda item, clauses: label_math_problem(item, clauses=clauses)
