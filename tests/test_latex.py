@@ -50,3 +50,18 @@ def test_huge_tower_times_out_instead_of_hanging():
         simplify_latex(r"9^{9^{9}}", timeout_s=1)
     assert caught.value.reason == "timeout"
     assert to_fraction(simplify_latex(r"\frac{2}{4}")) == Fraction(1, 2)  # the worker recovers
+
+
+def test_unevaluated_tower_does_not_hang_the_caller():
+    # The parse alone leaves the tower unevaluated; it must not come back to the caller as an
+    # object that evaluates itself outside the limit (unpickling rebuilds sympy with evaluation).
+    with pytest.raises(ExecutionError) as caught:
+        parse_latex(r"9^{9^{9^9}}", timeout_s=1)
+    assert caught.value.reason in ("timeout", "too_large")
+
+
+def test_integer_beyond_the_size_bound_is_refused():
+    with pytest.raises(ExecutionError) as caught:
+        parse_latex(r"2^{5000}", timeout_s=5)
+    assert caught.value.reason == "too_large"
+    assert to_fraction(parse_latex(r"2^{10}")) == 2**10
