@@ -116,3 +116,29 @@ class Signals(_Record):
     segments: list[Segment]
     io_tags: list[tuple[str, int, int, str]]  # (word, start, end, "I" | "O") over the problem
     config_hash: str
+
+
+class SolveResult(_Record):
+    """What inference says about one problem; one JSONL line of `mycelium solve --output`.
+
+    `status`: "ok" (an answer), "no_answer" (a valid problem nothing could solve: `reason` says
+    why), or "invalid" (the input itself is unusable: empty, too long, undecodable). `track` is
+    what produced the answer: "specialists" (tagger -> classifier -> extractor -> search),
+    "direct" (a MATH problem that is one expression or equation, evaluated by sympy) or
+    "structure" (MATH clause roles -> a sympy program). `answer` is exact: "18", "3/4", or LaTeX
+    for MATH. `steps` is the program in readable form, each step with the problem words it came
+    from; `beam` the other finished candidates, best first; `spans` the tagged (start, end, tag)
+    char spans.
+    """
+
+    problem_id: str
+    dataset: DatasetName
+    status: Literal["ok", "no_answer", "invalid"]
+    reason: str = ""
+    answer: str | None = None
+    track: str = ""
+    program: dict | None = None
+    steps: list[dict] = []
+    beam: list[dict] = []
+    spans: list[tuple[int, int, str]] = []
+    seconds: float = 0.0

@@ -8,6 +8,7 @@ pathological expression ends as `ExecutionError("timeout" | "too_large" | "unpar
 
 from __future__ import annotations
 
+import math
 import pickle
 from fractions import Fraction
 
@@ -20,6 +21,8 @@ from mycelium.solver.executor import MAX_BITS, ExecutionError, with_time_limit
 
 MAX_LATEX = 5_000  # characters; MATH answers are short, problems' formulas rarely pass 1,000
 DEFAULT_TIMEOUT_S = 5.0
+# A value whose size bound passes this many bits is refused before sympy evaluates it.
+MAX_VALUE_BITS = 1 << 17
 
 
 def parse_latex(text: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> sympy.Basic:
@@ -44,15 +47,42 @@ def _latex2sympy(text: str) -> sympy.Basic:
     # The parse is unevaluated ("9^{9^{9^9}}" stays a tower), but unpickling a sympy object
     # rebuilds it with evaluation: the caller would compute the tower outside any time limit.
     # So the round trip happens here, inside the limit, and what comes back is bounded.
-    expression = pickle.loads(pickle.dumps(expression))
-    _check_integers(expression)
-    return expression
+    # A bound computed without evaluating anything goes first, so the tower is refused at once.
+    check_value_size(expression)
+    return pickle.loads(pickle.dumps(expression))
 
 
-def _check_integers(expression: sympy.Basic) -> None:
-    for atom in expression.atoms(sympy.Integer):
-        if int(atom).bit_length() > MAX_BITS:
-            raise ExecutionError("too_large", "an integer beyond the size bound")
+def value_bits(expression: sympy.Basic) -> float:
+    """An upper bound on the bits of |expression|'s value (a symbol counts as a small number),
+    computed without evaluating anything."""
+    if isinstance(expression, sympy.Integer):
+        return abs(int(expression)).bit_length()
+    if isinstance(expression, sympy.Rational):
+        return max(abs(expression.p).bit_length(), expression.q.bit_length())
+    if isinstance(expression, sympy.Pow):
+        base, exponent = expression.args
+        if base in (sympy.S.Zero, sympy.S.One, sympy.S.NegativeOne):
+            return 1
+        if isinstance(exponent, sympy.Rational):
+            size = math.ceil(abs(exponent))
+        else:  # |exponent| < 2**bits(exponent)
+            exponent_bits = value_bits(exponent)
+            size = math.inf if exponent_bits > 40 else 2 ** exponent_bits
+        return max(value_bits(base), 2) * size
+    if isinstance(expression, sympy.factorial | sympy.binomial):
+        argument_bits = value_bits(expression.args[0])
+        return math.inf if argument_bits > 40 else (argument_bits + 1) * 2 ** argument_bits
+    if not expression.args:
+        return 2  # a symbol, pi, E, I
+    return sum(value_bits(arg) for arg in expression.args) + len(expression.args)
+
+
+def check_value_size(expression: sympy.Basic) -> None:
+    if value_bits(expression) > MAX_VALUE_BITS:
+        raise ExecutionError("too_large", f"{str(expression)[:60]}: a value past "
+                             f"{MAX_VALUE_BITS} bits")
+
+
 
 
 def simplify_latex(text: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> sympy.Basic:

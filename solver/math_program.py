@@ -45,7 +45,6 @@ labelling time of the problems that time out.
 from __future__ import annotations
 
 import functools
-import math
 import re
 import signal
 import threading
@@ -58,11 +57,11 @@ import sympy
 from sympy.core.function import AppliedUndef
 
 from mycelium.solver.executor import ExecutionError, with_time_limit
+from mycelium.solver.latex import check_value_size as _check_size
 from mycelium.solver.latex import parse_latex
 
 # 2**17 bits is ~40,000 digits: past any MATH answer (2^{2005} mod 7 needs 2,005 bits), small
 # enough that sympy's arithmetic on it is instant.
-MAX_VALUE_BITS = 1 << 17
 # An answer longer than this is not a MATH answer, and math-verify would spend seconds on it.
 MAX_ANSWER_CHARS = 400
 DEFAULT_TIMEOUT_S = 2.0
@@ -300,37 +299,6 @@ def _definition(parsed: sympy.Basic) -> bool:
     arguments = parsed.lhs.args
     return all(isinstance(arg, sympy.Symbol) for arg in arguments) and \
         len(set(arguments)) == len(arguments)
-
-
-def _bits(expression: sympy.Basic) -> float:
-    """An upper bound on the bits of |expression|'s value (a symbol counts as a small number),
-    computed without evaluating anything."""
-    if isinstance(expression, sympy.Integer):
-        return abs(int(expression)).bit_length()
-    if isinstance(expression, sympy.Rational):
-        return max(abs(expression.p).bit_length(), expression.q.bit_length())
-    if isinstance(expression, sympy.Pow):
-        base, exponent = expression.args
-        if base in (sympy.S.Zero, sympy.S.One, sympy.S.NegativeOne):
-            return 1
-        if isinstance(exponent, sympy.Rational):
-            size = math.ceil(abs(exponent))
-        else:  # |exponent| < 2**bits(exponent)
-            exponent_bits = _bits(exponent)
-            size = math.inf if exponent_bits > 40 else 2 ** exponent_bits
-        return max(_bits(base), 2) * size
-    if isinstance(expression, sympy.factorial | sympy.binomial):
-        argument_bits = _bits(expression.args[0])
-        return math.inf if argument_bits > 40 else (argument_bits + 1) * 2 ** argument_bits
-    if not expression.args:
-        return 2  # a symbol, pi, E, I
-    return sum(_bits(arg) for arg in expression.args) + len(expression.args)
-
-
-def _check_size(expression: sympy.Basic) -> None:
-    if _bits(expression) > MAX_VALUE_BITS:
-        raise ExecutionError("too_large", f"{str(expression)[:60]}: a value past "
-                             f"{MAX_VALUE_BITS} bits")
 
 
 def _run_program(program: MathProgram, expressions: tuple[str, ...]) -> str:

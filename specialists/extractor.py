@@ -355,6 +355,87 @@ class ArgumentScorerModel(nn.Module):
         return results
 
 
+class CachedStepScorer:
+    """Argument log-probs of one encoded problem for any hypothesis (steps' ops and groups), the
+    numbers `ArgumentScorerModel.forward` gives, from cached parts instead of a forward per
+    hypothesis: a quantity's key depends only on the step's group, an earlier step's key on its
+    group, op and distance, a query on (group, op, position). The candidate search asks for
+    thousands of hypotheses per problem; this makes each a small matrix product.
+
+    `groups` are the problem's candidate groups; hypotheses name them by index."""
+
+    def __init__(self, model: ArgumentScorerModel, vocab: ArgumentVocab, query: ArgumentQuery,
+                 quantity_vectors: torch.Tensor, group_vectors: torch.Tensor,
+                 op_ids: dict[str, int], constant_ids: dict[str, int],
+                 max_positions: int | None = None) -> None:
+        self.model, self.vocab, self.query = model, vocab, query
+        self.max_positions = max_positions  # positions scored per step (a search reads no more)
+        self.op_ids = op_ids
+        kind = model.kind.weight
+        readings = quantity_readings(query.quantities).to(kind.device)
+        self.quantities = quantity_vectors + kind[KIND_INDEX["quantity"]] + model.reading(readings)
+        self.groups = group_vectors
+        self.inside = inside_groups(query).to(kind.device)  # [groups, quantities]
+        constants = model.constant(torch.tensor(
+            [constant_ids.get(c.name, 0) for c in query.constants], dtype=torch.long,
+            device=kind.device)) + kind[KIND_INDEX["constant"]]
+        literals = model.literal.weight[:model.literals] + kind[KIND_INDEX["literal"]]
+        stop = kind[KIND_INDEX[STOP]].unsqueeze(0)
+        self.tail_keys = model.key(torch.cat([constants, literals, stop]))
+        self.scale = math.sqrt(self.tail_keys.shape[-1])
+        self._quantity_keys: dict[int, torch.Tensor] = {}
+        self._step_keys: dict[tuple[int, str, int], torch.Tensor] = {}
+        self._queries: dict[tuple[int, str, int], torch.Tensor] = {}
+        self._candidates: dict[int, list[Candidate]] = {}
+
+    def _op(self, op: str) -> torch.Tensor:
+        return self.model.op.weight[self.op_ids.get(op, 0)]
+
+    def quantity_keys(self, group: int) -> torch.Tensor:
+        if group not in self._quantity_keys:
+            self._quantity_keys[group] = self.model.key(
+                self.quantities + self.model.inside(self.inside[group]))
+        return self._quantity_keys[group]
+
+    def step_key(self, group: int, op: str, back: int) -> torch.Tensor:
+        key = (group, op, min(back, RECENCY - 1))
+        if key not in self._step_keys:
+            model = self.model
+            vector = (self.groups[group] + self._op(op) + model.recency.weight[key[2]]
+                      + model.kind.weight[KIND_INDEX["step"]])
+            self._step_keys[key] = model.key(vector.unsqueeze(0))
+        return self._step_keys[key]
+
+    def queries(self, group: int, op: str, most: int) -> torch.Tensor:
+        key = (group, op, most)
+        if key not in self._queries:
+            positions = self.model.position.weight[:most]
+            self._queries[key] = self.model.query(torch.cat([
+                self.groups[group].expand(most, -1), self._op(op).expand(most, -1), positions],
+                dim=-1))
+        return self._queries[key]
+
+    def candidates(self, k: int) -> list[Candidate]:
+        if k not in self._candidates:
+            self._candidates[k] = step_candidates(self.query, k, self.vocab)
+        return self._candidates[k]
+
+    @torch.no_grad()
+    def __call__(self, k: int, ops: list[str], groups: list[int],
+                 earlier_args: Any = None) -> tuple[list[Candidate], list[list[float]]]:
+        """Step k's candidates and log-probs (positions x candidates); `ops` and `groups` hold
+        steps 0..k. Scores do not depend on earlier steps' arguments."""
+        fewest, most = self.vocab.bounds(ops[k])
+        if self.max_positions is not None:
+            most = max(fewest, min(most, self.max_positions))
+        parts = [self.quantity_keys(groups[k])]
+        parts += [self.step_key(groups[j], ops[j], k - 1 - j) for j in range(k)]
+        keys = torch.cat([*parts, self.tail_keys])
+        scores = self.queries(groups[k], ops[k], most) @ keys.T / self.scale
+        scores[:fewest, -1] = -math.inf  # STOP only once the op has its fewest arguments
+        return self.candidates(k), scores.log_softmax(-1).float().cpu().tolist()
+
+
 class ScoringExtractor(ExtractorBase):
     kind = ENCODER
 
@@ -489,6 +570,37 @@ class ScoringExtractor(ExtractorBase):
                 scores = self._scores(batch)
             results += self._step_arguments(chunk, scores)
         return results
+
+    @torch.no_grad()
+    def step_scorers(self, queries: list[ArgumentQuery], batch_size: int = 32,
+                     max_positions: int | None = None) -> list[CachedStepScorer]:
+        """One encoder forward per problem; then a CachedStepScorer over each query's groups
+        (its `ops` are ignored: hypotheses bring their own)."""
+        self.model.eval()
+        scorers = []
+        for start in range(0, len(queries), batch_size):
+            chunk = queries[start:start + batch_size]
+            encoded = [self._encode(query) for query in chunk]
+            ids = pad([item[0] for item in encoded], self.tokenizer.pad_token_id)
+            mask = pad([[1] * len(item[0]) for item in encoded], 0)
+            token_lists = [tokens for _, spans in encoded for tokens in spans]
+            rows = torch.tensor([index for index, (_, spans) in enumerate(encoded)
+                                 for _ in spans], dtype=torch.long)
+            with autocast(self.device):
+                hidden = self.model.encoder(input_ids=ids.to(self.device),
+                                            attention_mask=mask.to(self.device)).last_hidden_state
+                vectors = span_vectors(hidden, rows.to(self.device),
+                                       span_masks(token_lists, ids.shape[1]).to(self.device),
+                                       self.model.no_span).float()
+            offset = 0
+            for query in chunk:
+                count, groups = len(query.quantities), len(query.groups)
+                scorers.append(CachedStepScorer(
+                    self.model, self.vocab, query, vectors[offset:offset + count],
+                    vectors[offset + count:offset + count + groups], self.op_ids,
+                    self.constant_ids, max_positions))
+                offset += count + groups
+        return scorers
 
     def save(self, out_dir: Path, info: CheckpointInfo) -> None:
         self.model.encoder.save_pretrained(out_dir)

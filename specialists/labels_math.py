@@ -257,7 +257,33 @@ def label_math_problem(item: GoldProblem, *, clauses: Sequence[Span] | None = No
     """Reference labels of one MATH problem; raises LabelDrop(reason). `clauses` skips the spaCy
     parse when the caller parsed many problems in one batch (`clause_spans_many`); `timeout_s`
     bounds each sympy and math-verify call."""
-    text = item.problem.text
+    problem, candidates = math_structure(item.problem.text, clauses=clauses, timeout_s=timeout_s)
+    candidate, program = _validate(problem, candidates, item.gold.answer, timeout_s)
+    return _labels(item, problem, candidate, program)
+
+
+@dataclass
+class MathStructure:
+    """The structure parser's reading of a problem: its math, and the candidate programs in the
+    order they are tried. What inference's structure track runs, with no gold answer."""
+
+    expressions: list[str]  # the math spans' LaTeX, which programs refer to by index
+    programs: list[MathProgram]
+
+
+def parse_math_structure(text: str, *, clauses: Sequence[Span] | None = None,
+                         timeout_s: float = DEFAULT_TIMEOUT_S) -> MathStructure:
+    """Clause roles -> candidate sympy programs for `text`; raises LabelDrop(reason)."""
+    problem, candidates = math_structure(text, clauses=clauses, timeout_s=timeout_s)
+    return MathStructure([span.latex for span in problem.spans],
+                         [MathProgram(candidate.steps, tried)
+                          for tried, candidate in enumerate(candidates, 1)])
+
+
+def math_structure(text: str, *, clauses: Sequence[Span] | None = None,
+                   timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[_Problem, list[_Candidate]]:
+    """Steps 1-7 of the module docstring, without the gold answer: the problem as read and its
+    candidate programs in order; raises LabelDrop(reason)."""
     if "[asy]" in text:
         raise LabelDrop("diagram")
     spans = math_spans(text)
@@ -277,8 +303,7 @@ def label_math_problem(item: GoldProblem, *, clauses: Sequence[Span] | None = No
         if failed:  # a span that did not parse may have been the target
             raise LabelDrop(failed[0].kind, failed[0].text)
         raise LabelDrop("no_target", "the objective names no expression and no single unknown")
-    candidate, program = _validate(problem, candidates, item.gold.answer, timeout_s)
-    return _labels(item, problem, candidate, program)
+    return problem, candidates
 
 
 def _objective(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span]) -> int:

@@ -45,10 +45,10 @@ def test_oversized_input_is_refused_before_parsing():
     assert caught.value.reason == "too_large"
 
 
-def test_huge_tower_times_out_instead_of_hanging():
+def test_huge_tower_is_refused_instead_of_hanging():
     with pytest.raises(ExecutionError) as caught:
         simplify_latex(r"9^{9^{9}}", timeout_s=1)
-    assert caught.value.reason == "timeout"
+    assert caught.value.reason in ("timeout", "too_large")
     assert to_fraction(simplify_latex(r"\frac{2}{4}")) == Fraction(1, 2)  # the worker recovers
 
 
@@ -62,6 +62,6 @@ def test_unevaluated_tower_does_not_hang_the_caller():
 
 def test_integer_beyond_the_size_bound_is_refused():
     with pytest.raises(ExecutionError) as caught:
-        parse_latex(r"2^{5000}", timeout_s=5)
+        parse_latex(r"2^{200000}", timeout_s=5)
     assert caught.value.reason == "too_large"
     assert to_fraction(parse_latex(r"2^{10}")) == 2**10

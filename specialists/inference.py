@@ -1,0 +1,298 @@
+"""Solving word problems with the three specialists: tagger -> groups -> classifier -> extractor ->
+candidate search (solver/search.py) -> exact execution of the assembled program.
+
+    specialists = Specialists.load(find_checkpoints(None))      # the newest round under runs/
+    results = solve_word_problems([Problem.create("gsm8k", text)], specialists)
+    results[0].answer, results[0].steps
+
+Inference takes `Problem`s, which have no answer field: no gold answer can reach it. Batched:
+each specialist runs one encoder forward per problem, in batches; the search then scores its
+hypotheses from the extractor's cached parts.
+
+Groups. The tagger marks the words of the clauses a solution uses (I-OPERAND) and the question
+(I-QUESTION). Each maximal run of operand words is a unit; a non-final step's group is a unit or
+empty (a step that only combines earlier results); the final step's group is the question, alone
+or with one unit. This is the shape of the training groups (labels_gsm8k.py): the clauses of a
+step's quantities, plus the question clause on the last step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from mycelium.data.errors import MyceliumError
+from mycelium.data.records import Problem, SolveResult
+from mycelium.solver.executor import ExecutionError, execute
+from mycelium.solver.program import (
+    Constant,
+    Literal,
+    Op,
+    Program,
+    Quantity,
+    Step,
+    StepRef,
+    format_number,
+)
+from mycelium.solver.search import Hypothesis, SearchConfig, SearchProblem, SearchResult, search
+from mycelium.specialists.checkpoint import INFO_FILE, load_specialist
+from mycelium.specialists.extractor import ArgumentQuery, Candidate
+from mycelium.specialists.labels import LabelConstant, LabelQuantity, problem_words
+from mycelium.specialists.labels_gsm8k import (
+    OPERAND_TAG,
+    QUESTION_TAG,
+    candidate_constants,
+    candidate_quantities,
+)
+from mycelium.specialists.tagger import tag_spans
+
+SPECIALISTS = ("tagger", "classifier", "extractor")
+MAX_TEXT_CHARS = 20_000  # GSM8K problems are under 1,000 characters, MATH under 5,000
+MAX_PAIRED_UNITS = 5  # pairs of units become groups up to this many units (10 pairs)
+_SENTENCES = re.compile(r"[^.?!]*[.?!]?")
+
+Group = list[tuple[int, int]]
+
+
+def run_home() -> Path:
+    """Where runs live: $MYCELIUM_HOME, else ./runs."""
+    return Path(os.environ.get("MYCELIUM_HOME", "runs"))
+
+
+def _complete(directory: Path) -> bool:
+    return all((directory / name / INFO_FILE).is_file() for name in SPECIALISTS)
+
+
+def find_checkpoints(path: Path | None) -> Path:
+    """A folder holding tagger/, classifier/ and extractor/ checkpoints: `path` itself, or the
+    newest complete `round-N/checkpoints` under it (default: the run home)."""
+    root = run_home() if path is None else Path(path)
+    if _complete(root):
+        return root
+    rounds = []
+    if root.is_dir():
+        for candidate in root.glob("**/round-*/checkpoints"):
+            number = candidate.parent.name.removeprefix("round-")
+            if number.isdigit() and _complete(candidate):
+                rounds.append((int(number), candidate.stat().st_mtime, candidate))
+    if rounds:
+        return max(rounds)[2]
+    raise MyceliumError(
+        f"no trained specialists in {root} (looked for tagger/, classifier/ and extractor/ "
+        f"checkpoints, or round-N/checkpoints below it); train them with `mycelium train "
+        f"tagger|classifier|extractor --data LABELS --out {root}/tagger` (labels from "
+        f"`mycelium label`) and pass --checkpoints {root}")
+
+
+@dataclass
+class Specialists:
+    tagger: Any
+    classifier: Any
+    extractor: Any
+    directory: Path
+
+    @classmethod
+    def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:
+        loaded = {name: load_specialist(directory / name, use_cpu=use_cpu)
+                  for name in SPECIALISTS}
+        return cls(**loaded, directory=directory)
+
+
+@dataclass
+class Layout:
+    """One problem's candidate groups, from its word tags (predicted, or gold when evaluating)."""
+
+    text: str
+    spans: list[tuple[int, int, str]]  # tagged runs: (start, end, tag)
+    groups: list[Group]  # 0: empty; then one per unit; then the final groups
+    step_groups: list[int]
+    final_groups: list[int]
+    quantities: list[LabelQuantity]
+    constants: list[LabelConstant]
+    mention_of: list[int]
+    tagged_mentions: frozenset[int]
+    inside: list[frozenset[int]]  # per group: quantity candidates inside it
+    needs_quantity: list[bool]  # per group: has operand words (not only the question)
+
+
+def problem_layout(text: str, tags: Sequence[str]) -> Layout:
+    """Units and groups of `text` from one tag per `problem_words(text)` word."""
+    words = problem_words(text)
+    spans = [(words[first][0], words[last - 1][1], tag)
+             for first, last, tag in sorted(tag_spans(list(tags)))]
+    units = [(start, end) for start, end, tag in spans if tag == OPERAND_TAG]
+    question = [(start, end) for start, end, tag in spans if tag == QUESTION_TAG]
+    question = question or [_last_sentence(text)]
+    # A step may draw on two clauses ("3 apples ... 5 pears"): pairs of units, when few.
+    pairs = [sorted([a, b]) for i, a in enumerate(units) for b in units[i + 1:]] \
+        if len(units) <= MAX_PAIRED_UNITS else []
+    step_groups: list[Group] = [[], *([unit] for unit in units), *pairs]
+    groups = [*step_groups, question, *(sorted([unit, *question]) for unit in units)]
+    quantities = candidate_quantities(text)
+    mentions: dict[tuple[int, int], int] = {}
+    mention_of = [mentions.setdefault((q.start, q.end), len(mentions)) for q in quantities]
+    tagged = frozenset(mention_of[i] for i, q in enumerate(quantities)
+                       if any(a <= q.start and q.end <= b for a, b in units))
+    return Layout(text, spans, groups, list(range(len(step_groups))),
+                  list(range(len(step_groups), len(groups))), quantities,
+                  candidate_constants(text), mention_of, tagged,
+                  *group_constraints(groups, quantities, question))
+
+
+def group_constraints(groups: list[Group], quantities: list[LabelQuantity],
+                      question: Group) -> tuple[list[frozenset[int]], list[bool]]:
+    """Per group, the quantities inside it, and whether it holds more than the question."""
+    inside = [frozenset(i for i, q in enumerate(quantities)
+                        if any(a <= q.start and q.end <= b for a, b in group))
+              for group in groups]
+    needs = [bool(group) and sorted(group) != sorted(question) for group in groups]
+    return inside, needs
+
+
+def _last_sentence(text: str) -> tuple[int, int]:
+    """The question when the tagger marks none: the last sentence with a '?', else the last."""
+    sentences = [match.span() for match in _SENTENCES.finditer(text) if match.group().strip()]
+    asking = [span for span in sentences if "?" in text[span[0]:span[1]]]
+    start, end = (asking or sentences or [(0, len(text))])[-1]
+    while start < end and text[start].isspace():
+        start += 1
+    return start, end
+
+
+def predict_tags(texts: list[str], specialists: Specialists) -> list[list[str]]:
+    return [[word.tag for word in words] for words in specialists.tagger.predict(texts)]
+
+
+def search_layouts(layouts: list[Layout], specialists: Specialists, config: SearchConfig,
+                   plans: Sequence[list[tuple[int, str]] | None] | None = None
+                   ) -> list[SearchResult]:
+    """The classifier on every candidate group, the extractor's scorers, then the search per
+    problem. `plans` fix each problem's (group, op) steps: evaluation's oracle classifier."""
+    op_log_probs = specialists.classifier.predict([layout.text for layout in layouts],
+                                                  [layout.groups for layout in layouts])
+    queries = [ArgumentQuery(layout.text, layout.quantities, layout.constants, [],
+                             layout.groups) for layout in layouts]
+    scorers = arg_scorers(specialists.extractor, queries, config.max_args)
+    results = []
+    for index, layout in enumerate(layouts):
+        problem = SearchProblem(
+            step_groups=layout.step_groups, final_groups=layout.final_groups,
+            op_log_probs=op_log_probs[index], arg_scorer=scorers[index],
+            arity=specialists.extractor.vocab.bounds, mention_of=layout.mention_of,
+            tagged_mentions=layout.tagged_mentions, inside=layout.inside,
+            needs_quantity=layout.needs_quantity,
+            plan=plans[index] if plans is not None else None)
+        results.append(search(problem, config))
+    return results
+
+
+def arg_scorers(extractor: Any, queries: list[ArgumentQuery], max_positions: int) -> list[Any]:
+    """Per query, a callable (k, ops, groups, earlier_args) -> (candidates, log-probs)."""
+    if hasattr(extractor, "step_scorers"):
+        return extractor.step_scorers(queries, max_positions=max_positions)
+    return [_CausalStepScorer(extractor, query) for query in queries]
+
+
+@dataclass
+class _CausalStepScorer:
+    """The generative extractor's scores depend on the arguments written before: each call
+    re-reads the hypothesis (slow, one LM pass per call; a GPU path)."""
+
+    extractor: Any
+    query: ArgumentQuery
+
+    def __call__(self, k: int, ops: list[str], groups: list[int],
+                 earlier_args: list[list[Candidate]]) -> tuple[list[Candidate], list[list[float]]]:
+        query = replace(self.query, ops=ops, groups=[self.query.groups[g] for g in groups])
+        scored = self.extractor.score_arguments([query], given=[[*earlier_args, []]])[0][k]
+        return scored.candidates, scored.log_probs
+
+
+def assemble(layout: Layout, hypothesis: Hypothesis) -> Program:
+    """The solver's Program from a search hypothesis: typed arguments with their spans."""
+    steps = []
+    for step in hypothesis.steps:
+        args = []
+        for candidate in step.args:
+            if candidate.kind == "quantity":
+                q = layout.quantities[candidate.index]
+                args.append(Quantity(Fraction(q.value), q.start, q.end, q.text))
+            elif candidate.kind == "step":
+                args.append(StepRef(candidate.index))
+            elif candidate.kind == "constant":
+                c = layout.constants[candidate.index]
+                args.append(Constant(c.name, Fraction(c.value)))
+            else:
+                args.append(Literal(Fraction(candidate.value)))
+        steps.append(Step(Op(step.op), tuple(args), origin=f"group {step.group}"))
+    return Program(tuple(steps))
+
+
+def readable_steps(layout: Layout, program: Program, hypothesis: Hypothesis) -> list[dict]:
+    """Each step: its line, its value, and the problem words of its group."""
+    return [{"step": f"s{index + 1}", "op": step.op.value,
+             "line": step.render(index), "value": format_number(found.value),
+             "words": " … ".join(layout.text[a:b] for a, b in layout.groups[found.group])}
+            for index, (step, found) in enumerate(zip(program.steps, hypothesis.steps,
+                                                      strict=True))]
+
+
+def check_text(text: str) -> str:
+    """'' for a usable problem text, else the reason it is invalid."""
+    if not text.strip():
+        return "empty_text"
+    if len(text) > MAX_TEXT_CHARS:
+        return "text_too_long"
+    return ""
+
+
+def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
+                        config: SearchConfig = SearchConfig()) -> list[SolveResult]:
+    """Answers (or a no_answer / invalid status with a reason) for word problems, one result per
+    problem in order."""
+    results: dict[int, SolveResult] = {}
+    todo = []
+    for index, problem in enumerate(problems):
+        reason = check_text(problem.text)
+        if reason:
+            results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                         status="invalid", reason=reason)
+        elif not candidate_quantities(problem.text):
+            results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                         status="no_answer", reason="no_numbers",
+                                         track="specialists")
+        else:
+            todo.append(index)
+    started = time.perf_counter()
+    texts = [problems[index].text for index in todo]
+    layouts = [problem_layout(text, tags)
+               for text, tags in zip(texts, predict_tags(texts, specialists), strict=True)]
+    searched = search_layouts(layouts, specialists, config)
+    each = (time.perf_counter() - started) / max(len(todo), 1)
+    for index, layout, found in zip(todo, layouts, searched, strict=True):
+        results[index] = result_from_search(problems[index], layout, found, each)
+    return [results[index] for index in range(len(problems))]
+
+
+def result_from_search(problem: Problem, layout: Layout, found: SearchResult,
+                       seconds: float) -> SolveResult:
+    common = {"problem_id": problem.id, "dataset": problem.dataset, "track": "specialists",
+              "spans": layout.spans, "seconds": round(seconds, 4)}
+    best = found.best
+    if best is None:
+        return SolveResult(status="no_answer", reason=found.reason, **common)
+    program = assemble(layout, best)
+    try:
+        value = execute(program)  # the assembled program, run again on its own
+    except ExecutionError as error:  # pragma: no cover - the search executed the same steps
+        return SolveResult(status="no_answer", reason=error.reason, **common)
+    beam = [{"answer": format_number(h.answer), "score": round(h.total, 4),
+             "program": assemble(layout, h).render()} for h in found.beam]
+    return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
+                       steps=readable_steps(layout, program, best), beam=beam, **common)
