@@ -181,3 +181,43 @@ def collect(dataset: str, source_name: str, rows: Iterable[tuple[int, Any]], *,
                 raise BadRowError(f"{bad} (use --skip-bad to skip and count such rows)") from None
             result.bad.append(bad)
     return result
+
+
+# Fields a problem's text may come in, in the order they are looked for (GSM8K, MATH, plain).
+TEXT_FIELDS = ("question", "problem", "text")
+
+
+@dataclass(frozen=True)
+class SolveInput:
+    """One line of a `mycelium solve --input` file: a problem, or why the line is not one."""
+
+    line: int
+    problem: Problem | None
+    reason: str = ""  # snake_case: not_utf8, not_json, no_problem_text
+    detail: str = ""
+
+
+def read_solve_inputs(path: Path, dataset: str) -> list[SolveInput]:
+    """Every non-blank line of a JSONL file of problems (answers, if present, are ignored): an
+    object with a "question", "problem" or "text" string, and optionally an "id". A line that is
+    not usable comes back with a reason instead of stopping the file."""
+    check_dataset_name(dataset)
+    if not path.is_file():
+        raise MyceliumError(f"{path}: no such file (expected a JSONL file of problems)")
+    inputs = []
+    for number, row in _jsonl_rows(path):
+        if isinstance(row, ValueError):
+            reason = "not_utf8" if str(row).startswith("not UTF-8") else "not_json"
+            inputs.append(SolveInput(number, None, reason, str(row)))
+            continue
+        text = next((row[key] for key in TEXT_FIELDS
+                     if isinstance(row, dict) and isinstance(row.get(key), str)), None)
+        if text is None:
+            inputs.append(SolveInput(number, None, "no_problem_text",
+                                     f"expected an object with one of {', '.join(TEXT_FIELDS)}"))
+            continue
+        problem = Problem.create(dataset, text)
+        if isinstance(row.get("id"), str | int):
+            problem = problem.model_copy(update={"meta": {**problem.meta, "id": row["id"]}})
+        inputs.append(SolveInput(number, problem))
+    return inputs

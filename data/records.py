@@ -142,3 +142,31 @@ class SolveResult(_Record):
     beam: list[dict] = []
     spans: list[tuple[int, int, str]] = []
     seconds: float = 0.0
+
+
+class EvalRecord(_Record):
+    """One evaluated problem: a line of an eval's samples.jsonl (the report is built from these,
+    never by running the models again). `attribution` is the first stage that went wrong for a
+    failure ("" for a correct answer); `gold_*` fields come from validated labels when the
+    problem has them."""
+
+    problem_id: str
+    dataset: DatasetName
+    text: str
+    gold: str
+    prediction: str | None
+    correct: bool
+    status: str
+    reason: str = ""
+    track: str = ""
+    program: list[str] = []  # the predicted program, one readable line per step
+    beam: list[str] = []  # the answers of the finished candidates, best first
+    beam_hit: bool = False
+    attribution: str = ""
+    spans: list[tuple[int, int, str]] = []  # predicted tagged spans
+    gold_spans: list[tuple[int, int, str]] = []
+    gold_program: list[str] = []
+    gold_ops: list[str] = []
+    predicted_ops: list[str] = []  # the classifier's best op on each gold step's group
+    gold_steps: int | None = None
+    oracle_correct: dict[str, bool] = {}  # stage -> correct with stages up to it replaced

@@ -296,6 +296,177 @@ def train_command(
     stdout.print(table)
 
 
+def _specialists_for(problems: list, checkpoints: Path | None, cpu: bool):
+    """The trained specialists, or None when every problem is MATH (its tracks need none)."""
+    from mycelium.specialists.inference import Specialists, find_checkpoints
+
+    try:
+        directory = find_checkpoints(checkpoints)
+    except MyceliumError:
+        if problems and all(problem.dataset == "math" for problem in problems):
+            stderr.print("no trained specialists: MATH word problems without LaTeX will get "
+                         "no_answer (no_specialists)", highlight=False)
+            return None
+        raise
+    with stderr.status(f"loading specialists from {escape(str(directory))}"):
+        return Specialists.load(directory, use_cpu=cpu)
+
+
+def _search_config(beam_width: int | None):
+    from mycelium.solver.search import SearchConfig
+
+    return SearchConfig() if beam_width is None else SearchConfig(beam_width=beam_width)
+
+
+@app.command("solve")
+def solve_command(
+    text: Annotated[str | None, typer.Argument(help="One problem's text.")] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", help="JSONL file of problems (question, problem or text field).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        help="With --input: write one result per input line here (default: stdout).")] = None,
+    dataset: Annotated[str, typer.Option(
+        help="gsm8k, math, or auto (math when the text holds LaTeX).")] = "auto",
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Folder with tagger/, classifier/, extractor/ (default: the newest round under "
+             "$MYCELIUM_HOME or ./runs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    beam_width: Annotated[int | None, typer.Option(help="Search beam width.")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Run on the CPU even with CUDA.")] = False,
+) -> None:
+    """Solve problems with the trained specialists (GSM8K) or the MATH tracks: no
+    chain-of-thought, no gold answer. Exit code 1 when some input lines were invalid (each has
+    its own status), 2 when the command cannot run."""
+    from mycelium.data.loaders import read_solve_inputs
+    from mycelium.data.records import Problem, SolveResult
+    from mycelium.specialists.inference import check_text
+    from mycelium.specialists.solve import guess_dataset, solve_problems
+
+    if (text is None) == (input_file is None):
+        raise MyceliumError("give either a problem TEXT or --input FILE, not both or neither")
+    if dataset not in ("auto", "gsm8k", "math"):
+        raise MyceliumError(f"unknown dataset {dataset!r}: expected gsm8k, math or auto")
+    config = _search_config(beam_width)
+    if text is not None:
+        reason = check_text(text)
+        if reason:
+            raise MyceliumError(f"the problem text is unusable ({reason}): expected a word "
+                                "problem or a MATH problem")
+        problem = Problem.create(guess_dataset(text) if dataset == "auto" else dataset, text)
+        (result,) = solve_problems([problem], _specialists_for([problem], checkpoints, cpu),
+                                   config)
+        if as_json:
+            sys.stdout.write(result.model_dump_json() + "\n")
+        else:
+            _print_solution(result)
+        return
+    inputs = read_solve_inputs(input_file, "gsm8k" if dataset == "auto" else dataset)
+    problems = [item.problem if dataset != "auto" else Problem.create(
+        guess_dataset(item.problem.text), item.problem.text, **item.problem.meta)
+        for item in inputs if item.problem is not None]
+    specialists = _specialists_for(problems, checkpoints, cpu)
+    solved: list[SolveResult] = []
+    with _progress("solving", len(problems)) as progress:
+        for start in range(0, len(problems), 32):
+            solved += solve_problems(problems[start:start + 32], specialists, config)
+            progress.update(progress.task_ids[0], completed=len(solved))
+    answers = iter(solved)
+    rows = []
+    for item in inputs:
+        if item.problem is None:
+            rows.append({"line": item.line, **SolveResult(
+                problem_id=f"line-{item.line}", dataset="math" if dataset == "math" else "gsm8k",
+                status="invalid", reason=item.reason).model_dump(), "detail": item.detail})
+        else:
+            rows.append({"line": item.line, **next(answers).model_dump()})
+    if output is not None:
+        write_jsonl_atomic(output, rows)
+    else:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+    counts = {status: sum(row["status"] == status for row in rows)
+              for status in ("ok", "no_answer", "invalid")}
+    stderr.print(f"{len(rows)} lines: {counts['ok']} answered, {counts['no_answer']} no answer, "
+                 f"{counts['invalid']} invalid" + (f" -> {escape(str(output))}" if output else ""),
+                 highlight=False)
+    if counts["invalid"]:
+        raise SystemExit(1)
+
+
+def _print_solution(result) -> None:
+    if result.status != "ok":
+        stdout.print(f"no answer ({escape(result.status)}: {escape(result.reason)})",
+                     highlight=False)
+        return
+    stdout.print(f"[bold]answer: {escape(str(result.answer))}[/]   (track: {result.track})",
+                 highlight=False)
+    for step in result.steps:
+        stdout.print(f"  {escape(step['line'])}", highlight=False)
+        if step.get("words"):
+            stdout.print(f"      from: “{escape(step['words'])}”", style="dim", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    file: Annotated[Path, typer.Option(help="Problems with gold answers (e.g. your dev split).")],
+    out: Annotated[Path, typer.Option(help="Folder for samples.jsonl, results.json, "
+                                           "report.html.")],
+    dataset: Annotated[str, typer.Option(help="gsm8k or math.")] = "gsm8k",
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Folder with tagger/, classifier/, extractor/ (default: the newest round).")
+                           ] = None,
+    labels: Annotated[Path | None, typer.Option(
+        help="Validated labels of --file for the oracle stages (default: built now).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines.")] = False,
+    beam_width: Annotated[int | None, typer.Option(help="Search beam width.")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Run on the CPU even with CUDA.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON.")] = False,
+) -> None:
+    """Accuracy, beam hit and error attribution on a file with gold answers; writes per-sample
+    JSONL, results.json and a self-contained HTML report."""
+    from mycelium.specialists.evaluate import evaluate, write_eval
+    from mycelium.specialists.labels import read_labels
+
+    loaded = load_problems(dataset, file, skip_bad=skip_bad, limit=limit)
+    if not loaded.problems:
+        raise MyceliumError(f"{file}: no problems to evaluate")
+    specialists = _specialists_for([item.problem for item in loaded.problems], checkpoints, cpu)
+    label_rows = None
+    if labels is not None:
+        label_rows = {row.problem_id: row for row in read_labels(labels)}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=stderr, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        records, summary = evaluate(dataset, loaded.problems, specialists,
+                                    config=_search_config(beam_width), labels=label_rows,
+                                    progress=report)
+    summary.update(file=str(file), checkpoints=str(specialists.directory) if specialists
+                   else None, bad_rows=len(loaded.bad))
+    results = write_eval(out, records, summary)
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=f"eval: {escape(str(file))}", show_header=False)
+    for key in ("n", "correct", "accuracy", "beam_hit", "invalid", "no_answer", "labelled",
+                "problems_per_s"):
+        table.add_row(key, str(summary[key]))
+    for track, entry in summary["by_track"].items():
+        table.add_row(f"track {escape(track)}", f"{entry['correct']}/{entry['n']} "
+                                                f"({entry['accuracy']:.3f})")
+    for stage, count in summary["attribution"].items():
+        table.add_row(f"failures: {escape(stage)}", str(count))
+    stdout.print(table)
+    stdout.print(f"report: {escape(str(out / 'report.html'))}\nresults: "
+                 f"{escape(str(results))}", highlight=False)
+
+
 @app.command("doctor")
 def doctor_command(
     checkpoints: Annotated[Path | None, typer.Argument(

@@ -53,14 +53,19 @@ ArgScorer = Callable[[int, list[str], list[int], list[list[CandidateLike]]],
 
 @dataclass(frozen=True)
 class SearchConfig:
-    beam_width: int = 8  # partial programs kept per step count
-    ops_per_group: int = 3  # the classifier's best ops tried for a group
-    args_per_step: int = 4  # the best argument lists tried per (group, op)
+    # Widths: on 80 GSM8K train problems, 8/3/4 and 5/2/3 were within a problem of each other
+    # in accuracy, and the second is twice as fast.
+    beam_width: int = 5  # partial programs kept per step count
+    ops_per_group: int = 2  # the classifier's best ops tried for a group
+    args_per_step: int = 3  # the best argument lists tried per (group, op)
     max_steps: int = 8  # GSM8K reference programs: 97% have at most 8 steps
     kept: int = 8  # finished programs returned (the beam that eval's beam_hit looks at)
-    unused_mention_penalty: float = 1.5  # per tagged number no step uses
-    # Every step costs log-probs, so a bare sum favours stopping early; each step earns this back.
-    step_bonus: float = 0.0
+    # Every step costs log-probs, so a bare sum favours stopping early: each step earns a bonus
+    # back, and each tagged number no step uses costs a penalty. Tuned on 80 train-split problems
+    # (never dev): with penalty 3, bonus 0 -> 1.7 steps per program, 3.7% right; 0.5 -> 2.5
+    # steps, 11.3%; 1.5 -> 3.2 steps, 8.7%; 3 -> padding steps that reuse numbers.
+    unused_mention_penalty: float = 3.0
+    step_bonus: float = 0.5
     fraction_penalty: float = 2.0  # a non-whole answer (word problems mostly count things)
     negative_penalty: float = 3.0  # a negative answer
     max_args: int = 5  # positions read per step: 99.9% of GSM8K reference steps have at most 5
@@ -172,8 +177,9 @@ def value_of(candidate: CandidateLike, results: Sequence[Fraction]) -> Fraction:
     return Fraction(candidate.value)
 
 
-def search(problem: SearchProblem, config: SearchConfig = SearchConfig()) -> SearchResult:
+def search(problem: SearchProblem, config: SearchConfig | None = None) -> SearchResult:
     """Beam search over programs; see the module docstring."""
+    config = config or SearchConfig()
     beam = [Hypothesis()]
     finished: list[Hypothesis] = []
     seen_finished: set[tuple] = set()
@@ -198,9 +204,11 @@ def search(problem: SearchProblem, config: SearchConfig = SearchConfig()) -> Sea
                                 grown[key] = child
         beam = heapq.nlargest(config.beam_width, grown.values(), key=lambda h: h.score)
         finished = heapq.nlargest(config.kept, finished, key=lambda h: h.total)
-        # Log-probs only fall as steps are added and priors are penalties, so a state that does
-        # not beat the worst kept program cannot enter the kept list.
-        if len(finished) >= config.kept and all(h.score <= finished[-1].total for h in beam):
+        # Stop once no partial program, given one more step's bonus, beats the worst kept one:
+        # log-probs only fall as steps are added (a heuristic bound: later bonuses are ignored).
+        if len(finished) >= config.kept and all(
+                h.score + config.step_bonus * (len(h.steps) + 1) <= finished[-1].total
+                for h in beam):
             break
         if not beam:
             break

@@ -253,9 +253,10 @@ def check_text(text: str) -> str:
 
 
 def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
-                        config: SearchConfig = SearchConfig()) -> list[SolveResult]:
+                        config: SearchConfig | None = None) -> list[SolveResult]:
     """Answers (or a no_answer / invalid status with a reason) for word problems, one result per
     problem in order."""
+    config = config or SearchConfig()
     results: dict[int, SolveResult] = {}
     todo = []
     for index, problem in enumerate(problems):

@@ -1,0 +1,149 @@
+"""Solving MATH problems, on three tracks; each result records which one answered.
+
+  direct      the problem's math is one expression or one equation in one unknown: sympy
+              evaluates it (EVALUATE) or solves it (SOLVE), through solver/math_program.py.
+  structure   the structure parser (labels_math.parse_math_structure): clause roles -> candidate
+              SOLVE / EVALUATE / SIMPLIFY programs in a fixed order; the first that executes to
+              an answer is it. The same candidates reference labels are validated from, with
+              no gold answer here to choose among them.
+  specialists a problem with no LaTeX math (a word problem) goes to the GSM8K specialists,
+              when there are any.
+
+Direct falls through to structure when its program does not execute (two solutions, say).
+
+    results = solve_math_problems([Problem.create("math", "Compute $\\dbinom{8}{4}$.")])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from mycelium.data.records import Problem, SolveResult
+from mycelium.signals.clauses import clause_spans_many
+from mycelium.solver.executor import ExecutionError
+from mycelium.solver.math_program import (
+    MathOp,
+    MathProgram,
+    MathStep,
+    describe_math,
+    execute_math_program,
+)
+from mycelium.solver.search import SearchConfig
+from mycelium.specialists.inference import Specialists, check_text, solve_word_problems
+from mycelium.specialists.labels import LabelDrop
+from mycelium.specialists.labels_math import (
+    DEFAULT_TIMEOUT_S,
+    MathStructure,
+    math_spans,
+    parse_math_structure,
+)
+
+_NUMERAL_CHARS = set("0123456789,.- ")
+
+
+def direct_program(text: str, timeout_s: float = DEFAULT_TIMEOUT_S
+                   ) -> tuple[list[str], MathProgram] | None:
+    """(expressions, program) when the problem's math is one expression without unknowns or
+    one equation in one unknown (bare numerals such as "$3$" aside); None otherwise."""
+    if "[asy]" in text:
+        return None
+    content = [span.latex for span in math_spans(text)
+               if not set(span.latex) <= _NUMERAL_CHARS]
+    if len(content) != 1:
+        return None
+    try:
+        (facts,) = describe_math(content, timeout_s=timeout_s)
+    except ExecutionError:
+        return None
+    if facts.kind == "expression" and not facts.symbols:
+        return content, MathProgram((MathStep(MathOp.EVALUATE, 0),))
+    if facts.kind == "equation" and len(facts.symbols) == 1:
+        return content, MathProgram((MathStep(MathOp.SOLVE, facts.symbols[0], (0,)),))
+    return None
+
+
+def run_structure(structure: MathStructure, timeout_s: float) -> tuple[MathProgram, str] | str:
+    """The first candidate program that executes and its answer, else the first one's reason."""
+    first_reason = ""
+    for program in structure.programs:
+        try:
+            return program, execute_math_program(program, structure.expressions,
+                                                 timeout_s=timeout_s)
+        except ExecutionError as error:
+            first_reason = first_reason or error.reason
+            if error.reason == "timeout":  # the later candidates solve the same equations
+                break
+    return first_reason or "no_program"
+
+
+def _math_result(problem: Problem, track: str, expressions: list[str], program: MathProgram,
+                 answer: str, seconds: float) -> SolveResult:
+    steps = [{"step": f"s{index}", "op": step.op.value, "line": line}
+             for index, (step, line) in enumerate(
+                 zip(program.steps, program.render(expressions).splitlines(), strict=True), 1)]
+    return SolveResult(problem_id=problem.id, dataset=problem.dataset, status="ok",
+                       answer=answer, track=track,
+                       program={**program.to_json(), "expressions": expressions}, steps=steps,
+                       seconds=round(seconds, 4))
+
+
+def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | None = None,
+                        timeout_s: float = DEFAULT_TIMEOUT_S,
+                        config: SearchConfig | None = None) -> list[SolveResult]:
+    """One result per problem, in order; see the module docstring for the tracks."""
+    results: dict[int, SolveResult] = {}
+    word_problems: list[int] = []
+    structured: list[int] = []
+    for index, problem in enumerate(problems):
+        reason = check_text(problem.text)
+        if reason:
+            results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                         status="invalid", reason=reason)
+            continue
+        if not math_spans(problem.text):
+            word_problems.append(index)
+            continue
+        started = time.perf_counter()
+        direct = direct_program(problem.text, timeout_s)
+        if direct is not None:
+            expressions, program = direct
+            try:
+                answer = execute_math_program(program, expressions, timeout_s=timeout_s)
+            except ExecutionError:
+                pass
+            else:
+                results[index] = _math_result(problem, "direct", expressions, program, answer,
+                                              time.perf_counter() - started)
+                continue
+        structured.append(index)
+    clauses = clause_spans_many(problems[index].text for index in structured)
+    for index, problem_clauses in zip(structured, clauses, strict=True):
+        problem = problems[index]
+        started = time.perf_counter()
+        try:
+            structure = parse_math_structure(problem.text, clauses=problem_clauses,
+                                             timeout_s=timeout_s)
+        except LabelDrop as drop:
+            outcome: tuple[MathProgram, str] | str = drop.reason
+        else:
+            outcome = run_structure(structure, timeout_s)
+        if isinstance(outcome, str):
+            results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                         status="no_answer", reason=outcome, track="structure",
+                                         seconds=round(time.perf_counter() - started, 4))
+        else:
+            results[index] = _math_result(problem, "structure", structure.expressions,
+                                          *outcome, time.perf_counter() - started)
+    if word_problems:
+        if specialists is None:
+            for index in word_problems:
+                problem = problems[index]
+                results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                             status="no_answer", reason="no_specialists",
+                                             track="specialists")
+        else:
+            solved = solve_word_problems([problems[index] for index in word_problems],
+                                         specialists, config or SearchConfig())
+            results.update(zip(word_problems, solved, strict=True))
+    return [results[index] for index in range(len(problems))]
