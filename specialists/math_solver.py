@@ -16,6 +16,7 @@ Direct falls through to structure when its program does not execute (two solutio
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 
@@ -40,16 +41,19 @@ from mycelium.specialists.labels_math import (
 )
 
 _NUMERAL_CHARS = set("0123456789,.- ")
+_LONE_SYMBOL = re.compile(r"[A-Za-z]|\\[a-zA-Z]+")  # x, \theta: names what is asked for
 
 
 def direct_program(text: str, timeout_s: float = DEFAULT_TIMEOUT_S
                    ) -> tuple[list[str], MathProgram] | None:
     """(expressions, program) when the problem's math is one expression without unknowns or
-    one equation in one unknown (bare numerals such as "$3$" aside); None otherwise."""
+    one equation in one unknown (bare numerals such as "$3$" and lone symbols such as the "$x$"
+    of "solve for $x$" aside); None otherwise."""
     if "[asy]" in text:
         return None
     content = [span.latex for span in math_spans(text)
-               if not set(span.latex) <= _NUMERAL_CHARS]
+               if not set(span.latex) <= _NUMERAL_CHARS
+               and not _LONE_SYMBOL.fullmatch(span.latex.strip())]
     if len(content) != 1:
         return None
     try:
@@ -100,6 +104,10 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
         if reason:
             results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
                                          status="invalid", reason=reason)
+            continue
+        if "[asy]" in problem.text:  # the figure holds what the words leave out
+            results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
+                                         status="no_answer", reason="diagram", track="structure")
             continue
         if not math_spans(problem.text):
             word_problems.append(index)
