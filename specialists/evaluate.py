@@ -43,6 +43,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_jsonl_atomic, write_text_atomic
 from mycelium.data.math_answers import math_equivalent
 from mycelium.data.records import EvalRecord, GoldProblem, SolveResult
+from mycelium.signals.clauses import clause_spans_many
 from mycelium.solver.program import Program
 from mycelium.solver.search import SearchConfig, SearchResult
 from mycelium.specialists.build import build_labels
@@ -141,7 +142,9 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
     rows = [row for _, row in labelled]
     oracle: dict[str, list[bool]] = {}
     if rows:
-        tag_layouts = [problem_layout(row.text, row.tags) for row in rows]
+        clauses = clause_spans_many(row.text for row in rows)
+        tag_layouts = [problem_layout(row.text, row.tags, row_clauses)
+                       for row, row_clauses in zip(rows, clauses, strict=True)]
         found = _in_chunks(tag_layouts, specialists, config, None, "oracle_tagger", report)
         oracle["oracle_tagger"] = [_hit(result, row) for result, row in zip(found, rows,
                                                                             strict=True)]
@@ -175,7 +178,7 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
 
 def plan_layout(row: ProblemLabels) -> tuple[Layout, list[tuple[int, str]]]:
     """The gold step structure as a layout whose groups are the gold groups, and its plan."""
-    base = problem_layout(row.text, row.tags)
+    base = problem_layout(row.text, row.tags, [])
     groups = [step.group for step in row.steps]
     inside, _ = group_constraints(groups, base.quantities, [])
     layout = Layout(row.text, base.spans, groups, [], [], base.quantities, base.constants,
