@@ -27,7 +27,7 @@ How a problem is labelled:
   3. The objective: the first clause that asks (a "?", or find / compute / what / ...) and holds
      math, else the first that asks. One that asks for what no SOLVE / EVALUATE / SIMPLIFY
      program computes (a count, a probability, an area or length, an optimum, a remainder or
-     digit, a point, line or interval: `_OUT_OF_SCOPE`) is dropped before any parsing: on MATH
+     digit, a point, line or interval: `OUT_OF_SCOPE`) is dropped before any parsing: on MATH
      train these words mark 2,960 of the 8,442 problems with math and a quarter of the labelling
      time, and 14 of those problems validated, mostly by accident.
   4. Facts: the spans a program could use, parsed once in the worker (`describe_math`):
@@ -116,7 +116,7 @@ _EXACT_RATIONAL = re.compile(
     r"(?P<sign>-\s*)?(?:(?P<integer>\d+)|\\[dt]?frac\{(?P<numerator>\d+)\}\{(?P<denominator>\d+)\})")
 _UNSTATABLE = re.compile(r"\\(?:[lcvd]?dots|begin\{(?:array|cases|align)|mathbf)")
 _NUMERAL = re.compile(r"-?[\d,]*\.?\d+")
-_OUT_OF_SCOPE = re.compile(
+OUT_OF_SCOPE = re.compile(
     r"\b(?:how many|probability|expected|area|perimeter|volume|radius|diameter|distance|length|"
     r"circle|triangle|angle|minimum|maximum|remainder|digits?|prime|divisors?|base|modulo|graph|"
     r"line|parabola|ellipse|hyperbola|plane|vectors?|origin|coordinates?|ordered|interval|domain|"
@@ -292,7 +292,7 @@ def math_structure(text: str, *, clauses: Sequence[Span] | None = None,
     pieces = math_clauses(text, spans, clauses)
     prose = _prose(text, spans)
     objective = _objective(prose, spans, pieces)
-    scope = _OUT_OF_SCOPE.search(prose, *pieces[objective])
+    scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
     if scope is not None:
         raise LabelDrop("out_of_scope", f"the objective asks for a {scope.group().lower()}")
     facts = _facts(prose, spans, pieces, objective, timeout_s)

@@ -35,26 +35,41 @@ from mycelium.specialists.inference import Specialists, check_text, solve_word_p
 from mycelium.specialists.labels import LabelDrop
 from mycelium.specialists.labels_math import (
     DEFAULT_TIMEOUT_S,
+    OUT_OF_SCOPE,
     MathStructure,
     math_spans,
     parse_math_structure,
 )
 
 _NUMERAL_CHARS = set("0123456789,.- ")
+# "Compute", "What is the value of", "Express your answer as a common fraction.": more words
+# than this tell a story around the math, which then is not the whole problem.
+MAX_DIRECT_WORDS = 16
+_UNEVALUATED = ("\\sum", "\\int", "\\lim", "\\prod")
 _LONE_SYMBOL = re.compile(r"[A-Za-z]|\\[a-zA-Z]+")  # x, \theta: names what is asked for
 
 
 def direct_program(text: str, timeout_s: float = DEFAULT_TIMEOUT_S
                    ) -> tuple[list[str], MathProgram] | None:
-    """(expressions, program) when the problem's math is one expression without unknowns or
+    """(expressions, program) when the problem IS its math: one expression without unknowns or
     one equation in one unknown (bare numerals such as "$3$" and lone symbols such as the "$x$"
-    of "solve for $x$" aside); None otherwise."""
+    of "solve for $x$" aside), with only a few words around it ("Compute ...", "What is ...?")
+    and none that ask for something else (a remainder, a probability, a count: labels_math's
+    out-of-scope words) or bring numbers of their own; None otherwise."""
     if "[asy]" in text:
         return None
-    content = [span.latex for span in math_spans(text)
+    spans = math_spans(text)
+    content = [span.latex for span in spans
                if not set(span.latex) <= _NUMERAL_CHARS
                and not _LONE_SYMBOL.fullmatch(span.latex.strip())]
     if len(content) != 1:
+        return None
+    prose = list(text)
+    for span in spans:
+        prose[span.start:span.end] = " " * (span.end - span.start)
+    words = "".join(prose)
+    if len(words.split()) > MAX_DIRECT_WORDS or any(char.isdigit() for char in words) \
+            or OUT_OF_SCOPE.search(words):
         return None
     try:
         (facts,) = describe_math(content, timeout_s=timeout_s)
@@ -121,6 +136,9 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
             except ExecutionError:
                 pass
             else:
+                if any(mark in answer for mark in _UNEVALUATED):  # sympy gave it back as is
+                    structured.append(index)
+                    continue
                 results[index] = _math_result(problem, "direct", expressions, program, answer,
                                               time.perf_counter() - started)
                 continue
