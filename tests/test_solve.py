@@ -236,3 +236,23 @@ def test_report_renders_in_headless_chromium(eval_run, tmp_path):
     non_white = (pixels < 240).any(axis=2).mean()
     colours = len(np.unique(pixels.reshape(-1, 3) // 16, axis=0))
     assert non_white > 0.03 and colours > 20, (non_white, colours)
+
+
+def test_search_runs_on_a_causal_extractor(specialists, labels, tmp_path):
+    """The GPU extractor (a causal LM) scores hypotheses through the same search; here a tiny
+    random Qwen2 stands in for Qwen2.5-0.5B."""
+    from mycelium.teacher.models import make_tiny_teacher
+
+    qwen = make_tiny_teacher(tmp_path / "qwen", train_steps=0, hidden_size=32)
+    config = TrainConfig(max_steps=1, batch_size=8, warmup_ratio=0.0, progress=False,
+                         use_cpu=True)
+    causal = TRAINERS["extractor"](labels[0][:8], str(qwen), tmp_path / "c", config).specialist
+    mixed = Specialists(specialists.tagger, specialists.classifier, causal, tmp_path)
+    from mycelium.solver.search import SearchConfig
+
+    problems = [Problem.create("gsm8k", "Tom has 3 apples and buys 4 more. How many apples "
+                                        "does he have?")]
+    (result,) = solve_word_problems(problems, mixed, SearchConfig(beam_width=2, kept=2))
+    assert result.status in ("ok", "no_answer")
+    if result.status == "ok":
+        assert execute(Program.from_json(result.program)) == Fraction(result.answer)
