@@ -17,7 +17,10 @@ no step uses.
 The specialists are behind two callables, so the search is pure and testable with hand-made
 scores:
     op_log_probs[group] -> {op: log-prob}
-    arg_scorer(k, ops, groups, earlier_args) -> (candidates, log_probs[position][candidate])
+    arg_scorer(k, ops, groups, earlier_args, choices) -> (candidates, per (group, op) choice for
+        step k its ranked rows: per position the candidate indices best first and their
+        log-probs; `rank` makes them from full rows). Steps 0..k-1 are given by their ops,
+        groups and arguments; one call scores every choice of a partial program.
 
     result = search(SearchProblem(...), SearchConfig())
     result.best.answer, result.best.steps, [c.answer for c in result.beam]
@@ -25,6 +28,7 @@ scores:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Callable, Sequence
@@ -47,8 +51,10 @@ class CandidateLike(Protocol):
     value: str
 
 
-ArgScorer = Callable[[int, list[str], list[int], list[list[CandidateLike]]],
-                     tuple[list[CandidateLike], list[list[float]]]]
+# (k, earlier steps' ops, their groups, their arguments, [(group, op) for step k]) ->
+# (step k's candidates, ranked rows for each (group, op))
+ArgScorer = Callable[[int, list[str], list[int], list[list[CandidateLike]], list[tuple[int, str]]],
+                     tuple[list[CandidateLike], list["Ranked"]]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class SearchConfig:
     # in accuracy, and the second is twice as fast.
     beam_width: int = 5  # partial programs kept per step count
     ops_per_group: int = 2  # the classifier's best ops tried for a group
+    op_margin: float = 2.3  # ... unless an op is this far (in log-prob) below the group's best
     args_per_step: int = 3  # the best argument lists tried per (group, op)
     max_steps: int = 8  # GSM8K reference programs: 97% have at most 8 steps
     kept: int = 8  # finished programs returned (the beam that eval's beam_hit looks at)
@@ -92,6 +99,7 @@ class SearchProblem:
     # A fixed (group, op) per step, the last one final: how evaluation puts the gold step
     # structure in place of the classifier's (an oracle stage); None at inference.
     plan: list[tuple[int, str]] | None = None
+    banned_cache: dict[int, frozenset[int]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,30 +145,46 @@ class SearchResult:
         return next((h for h in self.beam if h.answer == self.answer), None)
 
 
-def top_argument_lists(log_probs: Sequence[Sequence[float]], candidates: Sequence[CandidateLike],
-                       fewest: int, most: int, k: int) -> list[tuple[list[int], float]]:
+Ranked = list[tuple[list[int], list[float]]]  # per position: candidate indices, best first,
+# and their log-probs (candidates at -inf may be left out)
+
+
+def rank(log_probs: Sequence[Sequence[float]]) -> Ranked:
+    """Full rows of log-probs as ranked rows (what a scorer without its own sort returns)."""
+    ranked = []
+    for row in log_probs:
+        order = sorted((i for i in range(len(row)) if row[i] > -math.inf),
+                       key=row.__getitem__, reverse=True)
+        ranked.append((order, [row[i] for i in order]))
+    return ranked
+
+
+def top_argument_lists(ranked: Ranked, candidates: Sequence[CandidateLike], fewest: int,
+                       most: int, k: int, banned: frozenset[int] = frozenset()
+                       ) -> list[tuple[list[int], float]]:
     """The k most probable argument lists (candidate indices, log-prob): a list ends with STOP,
     or without one once it has `most` arguments; no candidate appears twice in one list, except
-    constants and literals (2 * 2)."""
+    constants and literals (2 * 2); `banned` candidates never appear. A beam of width k over
+    positions: exact when k covers every prefix (a test checks against enumeration)."""
     partial: list[tuple[float, list[int]]] = [(0.0, [])]
     done: list[tuple[float, list[int]]] = []
-    for position in range(min(most, len(log_probs))):
-        row = log_probs[position]
-        # a few more than k: some may be skipped as repeats
-        order = [i for i in heapq.nlargest(k + 3, range(len(row)), key=row.__getitem__)
-                 if row[i] > -math.inf]
+    for position in range(min(most, len(ranked))):
+        order, values = ranked[position]
         grown: list[tuple[float, list[int]]] = []
         for score, chosen in partial:
             taken = 0
-            for index in order:
+            for index, value in zip(order, values, strict=True):
+                if value == -math.inf:
+                    break
                 candidate = candidates[index]
-                if candidate.kind in ("quantity", "step") and index in chosen:
+                if index in banned or (candidate.kind in ("quantity", "step")
+                                       and index in chosen):
                     continue
                 if candidate.kind == STOP:
                     if len(chosen) >= fewest:
-                        done.append((score + row[index], chosen))
+                        done.append((score + value, chosen))
                     continue
-                grown.append((score + row[index], [*chosen, index]))
+                grown.append((score + value, [*chosen, index]))
                 taken += 1
                 if taken >= k:
                     break
@@ -175,7 +199,12 @@ def top_argument_lists(log_probs: Sequence[Sequence[float]], candidates: Sequenc
 def value_of(candidate: CandidateLike, results: Sequence[Fraction]) -> Fraction:
     if candidate.kind == "step":
         return results[candidate.index]
-    return Fraction(candidate.value)
+    return _fraction(candidate.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)  # the same few values are read hundreds of times per problem
 
 
 def search(problem: SearchProblem, config: SearchConfig | None = None) -> SearchResult:
@@ -189,20 +218,25 @@ def search(problem: SearchProblem, config: SearchConfig | None = None) -> Search
     max_steps = len(problem.plan) if problem.plan is not None else config.max_steps
     for k in range(max_steps):
         grown: dict[tuple, Hypothesis] = {}
+        choices = [(final, group, op, op_log_prob)
+                   for final, group, ops in _choices(problem, config, k)
+                   for op, op_log_prob in ops if op in Op.__members__]
         for state in beam:
-            for final, group, ops in _choices(problem, config, k):
-                for op, op_log_prob in ops:
-                    if op not in Op.__members__:
-                        continue
-                    expanded += 1
-                    for child in _children(problem, config, state, group, op, op_log_prob,
-                                           failures):
-                        if final:
-                            _finish(child, problem, config, finished, seen_finished)
-                        else:
-                            key = child.signature()
-                            if key not in grown or grown[key].score < child.score:
-                                grown[key] = child
+            # One scorer call per state scores all of its (group, op) choices.
+            candidates, ranked = problem.arg_scorer(
+                k, [step.op for step in state.steps], [step.group for step in state.steps],
+                [list(step.args) for step in state.steps],
+                [(group, op) for _, group, op, _ in choices])
+            expanded += len(choices)
+            for (final, group, op, op_log_prob), rows in zip(choices, ranked, strict=True):
+                for child in _children(problem, config, state, group, op, op_log_prob,
+                                       candidates, rows, failures):
+                    if final:
+                        _finish(child, problem, config, finished, seen_finished)
+                    else:
+                        key = child.signature()
+                        if key not in grown or grown[key].score < child.score:
+                            grown[key] = child
         beam = heapq.nlargest(config.beam_width, grown.values(), key=lambda h: h.score)
         finished = heapq.nlargest(config.kept, finished, key=lambda h: h.total)
         # Stop once no partial program, given one more step's bonus, beats the worst kept one:
@@ -226,22 +260,16 @@ def search(problem: SearchProblem, config: SearchConfig | None = None) -> Search
 
 
 def _children(problem: SearchProblem, config: SearchConfig, state: Hypothesis, group: int,
-              op: str, op_log_prob: float, failures: dict[str, int]) -> list[Hypothesis]:
+              op: str, op_log_prob: float, candidates: Sequence[CandidateLike], ranked: Ranked,
+              failures: dict[str, int]) -> list[Hypothesis]:
     """`state` plus one step (group, op) for each of the best argument lists that executes."""
-    k = len(state.steps)
-    candidates, log_probs = problem.arg_scorer(
-        k, [*(step.op for step in state.steps), op], [*(step.group for step in state.steps), group],
-        [list(step.args) for step in state.steps])
     fewest, most = problem.arity(op)
     most = max(fewest, min(most, config.max_args))
-    if problem.inside is not None:
-        allowed = problem.inside[group]
-        log_probs = [[-math.inf if c.kind == "quantity" and c.index not in allowed else lp
-                      for c, lp in zip(candidates, row, strict=True)] for row in log_probs]
+    banned = _banned(problem, group, candidates)
     results = [step.value for step in state.steps]
     children = []
-    for chosen, arg_log_prob in top_argument_lists(log_probs, candidates, fewest, most,
-                                                   config.args_per_step):
+    for chosen, arg_log_prob in top_argument_lists(ranked, candidates, fewest, most,
+                                                   config.args_per_step, banned):
         args = tuple(candidates[i] for i in chosen)
         if problem.needs_quantity is not None and problem.needs_quantity[group] and \
                 not any(arg.kind == "quantity" for arg in args):
@@ -256,6 +284,19 @@ def _children(problem: SearchProblem, config: SearchConfig, state: Hypothesis, g
     return children
 
 
+def _banned(problem: SearchProblem, group: int, candidates: Sequence[CandidateLike]
+            ) -> frozenset[int]:
+    """Candidate positions of the quantities outside `group` (quantities come first, at the same
+    positions for every step, so this is computed once per group)."""
+    if problem.inside is None:
+        return frozenset()
+    cache = problem.banned_cache
+    if group not in cache:
+        cache[group] = frozenset(i for i, c in enumerate(candidates)
+                                 if c.kind == "quantity" and c.index not in problem.inside[group])
+    return cache[group]
+
+
 def _choices(problem: SearchProblem, config: SearchConfig, k: int
              ) -> list[tuple[bool, int, list[tuple[str, float]]]]:
     """(final?, group, [(op, log-prob)]) for step k: the classifier's best ops on every
@@ -267,7 +308,9 @@ def _choices(problem: SearchProblem, config: SearchConfig, k: int
     for final, group_ids in ((False, problem.step_groups), (True, problem.final_groups)):
         for group in group_ids:
             ops = sorted(problem.op_log_probs[group].items(), key=lambda item: -item[1])
-            choices.append((final, group, ops[:config.ops_per_group]))
+            ops = [(op, log_prob) for op, log_prob in ops[:config.ops_per_group]
+                   if log_prob >= ops[0][1] - config.op_margin]
+            choices.append((final, group, ops))
     return choices
 
 

@@ -421,19 +421,35 @@ class CachedStepScorer:
         return self._candidates[k]
 
     @torch.no_grad()
-    def __call__(self, k: int, ops: list[str], groups: list[int],
-                 earlier_args: Any = None) -> tuple[list[Candidate], list[list[float]]]:
-        """Step k's candidates and log-probs (positions x candidates); `ops` and `groups` hold
-        steps 0..k. Scores do not depend on earlier steps' arguments."""
-        fewest, most = self.vocab.bounds(ops[k])
-        if self.max_positions is not None:
-            most = max(fewest, min(most, self.max_positions))
-        parts = [self.quantity_keys(groups[k])]
-        parts += [self.step_key(groups[j], ops[j], k - 1 - j) for j in range(k)]
-        keys = torch.cat([*parts, self.tail_keys])
-        scores = self.queries(groups[k], ops[k], most) @ keys.T / self.scale
-        scores[:fewest, -1] = -math.inf  # STOP only once the op has its fewest arguments
-        return self.candidates(k), scores.log_softmax(-1).float().cpu().tolist()
+    def __call__(self, k: int, ops: list[str], groups: list[int], earlier_args: Any,
+                 choices: list[tuple[int, str]]
+                 ) -> tuple[list[Candidate], list[list[tuple[list[int], list[float]]]]]:
+        """Step k's candidates and, for each (group, op) choice of step k, its ranked rows:
+        per position the candidate indices best first with their log-probs (solver.search).
+        `ops` and `groups` are steps 0..k-1; scores do not depend on earlier arguments. All
+        choices are scored in one batched product."""
+        bounds = []
+        for _, op in choices:
+            fewest, most = self.vocab.bounds(op)
+            if self.max_positions is not None:
+                most = max(fewest, min(most, self.max_positions))
+            bounds.append((fewest, most))
+        width = max(most for _, most in bounds)
+        shared = torch.cat([*(self.step_key(groups[j], ops[j], k - 1 - j) for j in range(k)),
+                            self.tail_keys])
+        queries = torch.stack([self.queries(group, op, width) for group, op in choices])
+        quantity_keys = torch.stack([self.quantity_keys(group) for group, _ in choices])
+        scores = torch.cat([torch.einsum("cpd,cqd->cpq", queries, quantity_keys),
+                            queries @ shared.T], dim=-1) / self.scale
+        positions = torch.arange(width, device=scores.device)
+        fewest = torch.tensor([low for low, _ in bounds], device=scores.device)
+        # STOP only once the op has its fewest arguments
+        scores[:, :, -1] = scores[:, :, -1].masked_fill(positions < fewest[:, None], -math.inf)
+        values, order = scores.log_softmax(-1).float().sort(dim=-1, descending=True)
+        values, order = values.tolist(), order.tolist()
+        ranked = [list(zip(order[c][:most], values[c][:most], strict=True))
+                  for c, (_, most) in enumerate(bounds)]
+        return self.candidates(k), ranked
 
 
 class ScoringExtractor(ExtractorBase):

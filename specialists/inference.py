@@ -44,7 +44,15 @@ from mycelium.solver.program import (
     StepRef,
     format_number,
 )
-from mycelium.solver.search import Hypothesis, SearchConfig, SearchProblem, SearchResult, search
+from mycelium.solver.search import (
+    Hypothesis,
+    Ranked,
+    SearchConfig,
+    SearchProblem,
+    SearchResult,
+    rank,
+    search,
+)
 from mycelium.specialists.checkpoint import INFO_FILE, load_specialist
 from mycelium.specialists.extractor import ArgumentQuery, Candidate
 from mycelium.specialists.labels import LabelConstant, LabelQuantity, problem_words
@@ -143,14 +151,17 @@ def problem_layout(text: str, tags: Sequence[str], clauses: Sequence[Span]) -> L
     question = question_span(text, clauses)
     question_group = [question] if question is not None else [_last_sentence(text)]
     singles: list[Group] = []
-    for mention in mentions:
+    paired: list[Group] = []  # the groups of tagged numbers: the ones pairs are made of
+    for mention, index in mentions.items():
         group = expand_to_clauses(text, [mention], clauses)
         if group not in singles:
             singles.append(group)
+        if (index in tagged or not tagged) and group not in paired:
+            paired.append(group)
     pairs: list[Group] = []
-    if len(singles) <= MAX_PAIRED_GROUPS:  # a step may draw on two clauses
-        for i, first in enumerate(singles):
-            for second in singles[i + 1:]:
+    if len(paired) <= MAX_PAIRED_GROUPS:  # a step may draw on two clauses
+        for i, first in enumerate(paired):
+            for second in paired[i + 1:]:
                 group = expand_to_clauses(text, [*first, *second], clauses)
                 if group not in singles and group not in pairs:
                     pairs.append(group)
@@ -230,10 +241,16 @@ class _CausalStepScorer:
     query: ArgumentQuery
 
     def __call__(self, k: int, ops: list[str], groups: list[int],
-                 earlier_args: list[list[Candidate]]) -> tuple[list[Candidate], list[list[float]]]:
-        query = replace(self.query, ops=ops, groups=[self.query.groups[g] for g in groups])
-        scored = self.extractor.score_arguments([query], given=[[*earlier_args, []]])[0][k]
-        return scored.candidates, scored.log_probs
+                 earlier_args: list[list[Candidate]], choices: list[tuple[int, str]]
+                 ) -> tuple[list[Candidate], list[Ranked]]:
+        candidates, ranked = [], []
+        for group, op in choices:
+            query = replace(self.query, ops=[*ops, op],
+                            groups=[self.query.groups[g] for g in [*groups, group]])
+            scored = self.extractor.score_arguments([query], given=[[*earlier_args, []]])[0][k]
+            candidates = scored.candidates
+            ranked.append(rank(scored.log_probs))
+        return candidates, ranked
 
 
 def assemble(layout: Layout, hypothesis: Hypothesis) -> Program:

@@ -17,6 +17,7 @@ from mycelium.data.records import Problem
 from mycelium.solver.search import (
     SearchConfig,
     SearchProblem,
+    rank,
     search,
     top_argument_lists,
 )
@@ -64,7 +65,7 @@ def test_top_argument_lists_match_brute_force(seed):
         rows.append(row)
     expected = brute_force(rows, candidates, fewest, most)
     # a beam is exact when it is wide enough to keep every prefix
-    found = top_argument_lists(rows, candidates, fewest, most, k=50)
+    found = top_argument_lists(rank(rows), candidates, fewest, most, k=50)
     assert [chosen for chosen, _ in found[:5]] == [chosen for chosen, _ in expected[:5]]
     for (_, got), (_, want) in zip(found[:5], expected[:5], strict=True):
         assert got == pytest.approx(want)
@@ -82,16 +83,19 @@ GOOD = {
 }
 
 
-def scorer(k, ops, groups, earlier):
+def scorer(k, ops, groups, earlier, choices):
     candidates = [*QUANTITIES, *(C("step", j) for j in range(k)), C("stop", -1)]
     names = [f"q{c.index}" if c.kind == "quantity" else f"s{c.index}" if c.kind == "step"
              else "stop" for c in candidates]
-    wanted = GOOD.get((k, ops[k]), [])
-    rows = []
-    for position in range(2):
-        preferred = wanted[position] if position < len(wanted) else {}
-        rows.append([preferred.get(name, -4.0) for name in names])
-    return candidates, rows
+    ranked = []
+    for _, op in choices:
+        wanted = GOOD.get((k, op), [])
+        rows = []
+        for position in range(2):
+            preferred = wanted[position] if position < len(wanted) else {}
+            rows.append([preferred.get(name, -4.0) for name in names])
+        ranked.append(rank(rows))
+    return candidates, ranked
 
 
 def problem(**overrides):
@@ -121,8 +125,9 @@ def test_worked_example_finds_the_hand_computed_program():
 def test_division_by_zero_is_never_a_candidate():
     zero = [C("quantity", 0, "5"), C("quantity", 1, "0")]
 
-    def zero_scorer(k, ops, groups, earlier):
-        return [*zero, C("stop", -1)], [[-0.1, -3.0, -math.inf], [-3.0, -0.1, -math.inf]]
+    def zero_scorer(k, ops, groups, earlier, choices):
+        rows = rank([[-0.1, -3.0, -math.inf], [-3.0, -0.1, -math.inf]])
+        return [*zero, C("stop", -1)], [rows for _ in choices]
 
     result = search(problem(arg_scorer=zero_scorer, final_groups=[2], step_groups=[],
                             op_log_probs=[{}, {}, {"DIV": -0.1}], mention_of=[0, 1],

@@ -90,9 +90,13 @@ def test_cached_scorer_equals_the_models_forward(specialists, labels):
     scorers = extractor.step_scorers(queries)
     for query, steps, scorer in zip(queries, reference, scorers, strict=True):
         for k, step in enumerate(steps):
-            candidates, rows = scorer(k, query.ops, list(range(len(query.groups))), None)
+            candidates, (ranked,) = scorer(k, query.ops[:k], list(range(k)), None,
+                                           [(k, query.ops[k])])
             assert candidates == step.candidates
-            np.testing.assert_allclose(np.array(rows), np.array(step.log_probs), atol=1e-4)
+            rows = np.full((len(ranked), len(candidates)), -np.inf)
+            for position, (order, values) in enumerate(ranked):
+                rows[position, order] = values
+            np.testing.assert_allclose(rows, np.array(step.log_probs), atol=1e-4)
 
 
 def test_answers_come_with_programs_that_execute_to_them(specialists, sample):
