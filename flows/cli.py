@@ -9,8 +9,10 @@ exit with code 2; there is no traceback for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +39,34 @@ def _progress(description: str, total: int) -> Progress:
                         TimeElapsedColumn(), console=stderr, transient=True)
     progress.add_task(description, total=total)
     return progress
+
+
+@contextlib.contextmanager
+def _stages():
+    """`report(stage, done, total)` for multi-stage work: a rich bar per stage on a terminal;
+    elsewhere (a log file, CI) a plain line each time a stage passes another tenth."""
+    if stderr.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=stderr, transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done)
+
+            yield report
+        return
+    started, printed = time.monotonic(), {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if printed.get(stage) != tenth:
+            printed[stage] = tenth
+            stderr.print(f"{stage}: {done}/{total} ({time.monotonic() - started:.0f} s)",
+                         highlight=False)
+
+    yield report
 
 
 @app.command("gold-check")
@@ -366,10 +396,10 @@ def solve_command(
         for item in inputs if item.problem is not None]
     specialists = _specialists_for(problems, checkpoints, cpu)
     solved: list[SolveResult] = []
-    with _progress("solving", len(problems)) as progress:
+    with _stages() as report:
         for start in range(0, len(problems), 32):
             solved += solve_problems(problems[start:start + 32], specialists, config)
-            progress.update(progress.task_ids[0], completed=len(solved))
+            report("solving", len(solved), len(problems))
     answers = iter(solved)
     rows = []
     for item in inputs:
@@ -435,15 +465,7 @@ def eval_command(
     label_rows = None
     if labels is not None:
         label_rows = {row.problem_id: row for row in read_labels(labels)}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=stderr, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done)
-
+    with _stages() as report:
         records, summary = evaluate(dataset, loaded.problems, specialists,
                                     config=_search_config(beam_width), labels=label_rows,
                                     progress=report)
