@@ -168,3 +168,16 @@ def test_no_inference_function_can_receive_a_gold_answer():
                 (function.__name__, name)
     with pytest.raises(pydantic.ValidationError):  # Problem refuses an answer field outright
         Problem(id="x", dataset="gsm8k", text="1 + 1?", answer="2")
+
+
+def test_every_candidate_failing_gives_a_reason_not_an_answer():
+    zero = [C("quantity", 0, "0"), C("quantity", 1, "0")]
+
+    def zero_scorer(k, ops, groups, earlier, choices):
+        rows = rank([[-0.1, -0.2, -math.inf], [-0.2, -0.1, -math.inf]])
+        return [*zero, C("stop", -1)], [rows for _ in choices]
+
+    result = search(problem(arg_scorer=zero_scorer, final_groups=[2], step_groups=[],
+                            op_log_probs=[{}, {}, {"DIV": -0.1}], mention_of=[0, 1],
+                            tagged_mentions=frozenset()), SearchConfig(max_steps=1))
+    assert (result.answer, result.best, result.reason) == (None, None, "no_program_executes")
