@@ -122,16 +122,20 @@ def test_worked_example_finds_the_hand_computed_program():
         assert set(range(len(hypothesis.steps) - 1)) <= used
 
 
+def one_division(values: list[str], rows: list[list[float]]):
+    """A one-step problem: DIV over two quantities with these values and argument scores."""
+    quantities = [C("quantity", i, value) for i, value in enumerate(values)]
+
+    def fixed_scorer(k, ops, groups, earlier, choices):
+        return [*quantities, C("stop", -1)], [rank(rows) for _ in choices]
+
+    return search(problem(arg_scorer=fixed_scorer, final_groups=[2], step_groups=[],
+                          op_log_probs=[{}, {}, {"DIV": -0.1}], mention_of=[0, 1],
+                          tagged_mentions=frozenset()), SearchConfig(max_steps=1))
+
+
 def test_division_by_zero_is_never_a_candidate():
-    zero = [C("quantity", 0, "5"), C("quantity", 1, "0")]
-
-    def zero_scorer(k, ops, groups, earlier, choices):
-        rows = rank([[-0.1, -3.0, -math.inf], [-3.0, -0.1, -math.inf]])
-        return [*zero, C("stop", -1)], [rows for _ in choices]
-
-    result = search(problem(arg_scorer=zero_scorer, final_groups=[2], step_groups=[],
-                            op_log_probs=[{}, {}, {"DIV": -0.1}], mention_of=[0, 1],
-                            tagged_mentions=frozenset()), SearchConfig(max_steps=1))
+    result = one_division(["5", "0"], [[-0.1, -3.0, -math.inf], [-3.0, -0.1, -math.inf]])
     # DIV(5, 0) scores best and is dropped at execution; DIV(5, 5) repeats q0 and is refused;
     # DIV(0, 5) = 0 is what is left.
     assert all(h.steps[-1].args[1].value != "0" for h in result.beam)
@@ -171,13 +175,5 @@ def test_no_inference_function_can_receive_a_gold_answer():
 
 
 def test_every_candidate_failing_gives_a_reason_not_an_answer():
-    zero = [C("quantity", 0, "0"), C("quantity", 1, "0")]
-
-    def zero_scorer(k, ops, groups, earlier, choices):
-        rows = rank([[-0.1, -0.2, -math.inf], [-0.2, -0.1, -math.inf]])
-        return [*zero, C("stop", -1)], [rows for _ in choices]
-
-    result = search(problem(arg_scorer=zero_scorer, final_groups=[2], step_groups=[],
-                            op_log_probs=[{}, {}, {"DIV": -0.1}], mention_of=[0, 1],
-                            tagged_mentions=frozenset()), SearchConfig(max_steps=1))
+    result = one_division(["0", "0"], [[-0.1, -0.2, -math.inf], [-0.2, -0.1, -math.inf]])
     assert (result.answer, result.best, result.reason) == (None, None, "no_program_executes")
