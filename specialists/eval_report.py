@@ -60,7 +60,7 @@ def plot_stage_accuracy(stage_accuracy: dict[str, float]) -> str:
     values = [stage_accuracy[name] for name in names]
     axes.bar(range(len(names)), values, color=["#4e79a7"] + ["#bab0ac"] * (len(names) - 1))
     axes.set_xticks(range(len(names)), [name.replace("oracle_", "+oracle\n") for name in names])
-    axes.set_ylim(0, 1)
+    axes.set_ylim(0, 1.15)  # room for the bar labels under the title
     axes.set_ylabel("accuracy (labelled problems)")
     axes.set_title("Accuracy as stages are replaced by gold")
     for index, value in enumerate(values):
@@ -91,12 +91,12 @@ def plot_confusion(confusion: dict[str, dict[str, int]]) -> str:
 
 
 def plot_by_steps(by_steps: dict[str, dict[str, int]]) -> str:
-    figure, axes = _figure()
     steps = list(by_steps)
+    figure, axes = _figure(max(4.6, 0.55 * len(steps)), 3.2)
     accuracy = [by_steps[s]["correct"] / by_steps[s]["n"] for s in steps]
     axes.bar(range(len(steps)), accuracy, color="#59a14f")
-    axes.set_xticks(range(len(steps)), [f"{s}\n(n={by_steps[s]['n']})" for s in steps],
-                    fontsize=8)
+    axes.set_xticks(range(len(steps)), [f"{s}\nn={by_steps[s]['n']}" for s in steps],
+                    fontsize=7)
     axes.set_ylim(0, 1)
     axes.set_xlabel("gold program steps")
     axes.set_ylabel("accuracy")
