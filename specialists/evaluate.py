@@ -8,8 +8,9 @@ replaced by gold labels one at a time, cumulatively:
     oracle_tagger      gold word tags (so the gold spans) in place of the tagger's
     oracle_classifier  also the gold step structure: each step's group and operation
     oracle_extractor   also the gold arguments: the labels' own program, correct by validation
-A failure's `attribution` is the first stage whose oracle makes it correct ("unlabelled" when
-the problem has no validated labels, "invalid_input" for unusable input). For MATH, a failure is
+A failure's `attribution` is the first stage whose oracle makes it correct: "tagger",
+"classifier" or "extractor" ("unlabelled" when the problem has no validated labels,
+"invalid_input" for unusable input). For MATH, a failure is
 attributed to its track and reason ("structure:no_target", "direct:wrong_answer").
 
 Outputs in the --out folder:
@@ -170,7 +171,8 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
             "oracle_correct": {stage: oracle[stage][position] for stage in STAGES},
         }
         if not records[index].correct:
-            updates["attribution"] = next(stage for stage in STAGES if oracle[stage][position])
+            updates["attribution"] = next(stage for stage in STAGES if oracle[stage][
+                position]).removeprefix("oracle_")
         records[index] = records[index].model_copy(update=updates)
     return [record.model_copy(update={"attribution": "unlabelled"})
             if not record.correct and not record.attribution else record for record in records]
