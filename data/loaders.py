@@ -185,6 +185,12 @@ def collect(dataset: str, source_name: str, rows: Iterable[tuple[int, Any]], *,
 
 # Fields a problem's text may come in, in the order they are looked for (GSM8K, MATH, plain).
 TEXT_FIELDS = ("question", "problem", "text")
+_MATH_MARKS = ("$", "\\(", "\\[", "\\frac", "^{")
+
+
+def guess_dataset(text: str) -> str:
+    """'math' for text with LaTeX math in it, else 'gsm8k' (a word problem)."""
+    return "math" if any(mark in text for mark in _MATH_MARKS) else "gsm8k"
 
 
 @dataclass(frozen=True)
@@ -200,8 +206,10 @@ class SolveInput:
 def read_solve_inputs(path: Path, dataset: str) -> list[SolveInput]:
     """Every non-blank line of a JSONL file of problems (answers, if present, are ignored): an
     object with a "question", "problem" or "text" string, and optionally an "id". A line that is
-    not usable comes back with a reason instead of stopping the file."""
-    check_dataset_name(dataset)
+    not usable comes back with a reason instead of stopping the file. `dataset` "auto" guesses
+    each problem's dataset from its text (`guess_dataset`)."""
+    if dataset != "auto":
+        check_dataset_name(dataset)
     if not path.is_file():
         raise MyceliumError(f"{path}: no such file (expected a JSONL file of problems)")
     inputs = []
@@ -216,8 +224,8 @@ def read_solve_inputs(path: Path, dataset: str) -> list[SolveInput]:
             inputs.append(SolveInput(number, None, "no_problem_text",
                                      f"expected an object with one of {', '.join(TEXT_FIELDS)}"))
             continue
-        problem = Problem.create(dataset, text)
-        if isinstance(row.get("id"), str | int):
-            problem = problem.model_copy(update={"meta": {**problem.meta, "id": row["id"]}})
+        meta = {"id": row["id"]} if isinstance(row.get("id"), str | int) else {}
+        problem = Problem.create(guess_dataset(text) if dataset == "auto" else dataset, text,
+                                 **meta)
         inputs.append(SolveInput(number, problem))
     return inputs

@@ -367,10 +367,10 @@ def solve_command(
     """Solve problems with the trained specialists (GSM8K) or the MATH tracks: no
     chain-of-thought, no gold answer. Exit code 1 when some input lines were invalid (each has
     its own status), 2 when the command cannot run."""
-    from mycelium.data.loaders import read_solve_inputs
+    from mycelium.data.loaders import guess_dataset, read_solve_inputs
     from mycelium.data.records import Problem, SolveResult
     from mycelium.specialists.inference import check_text
-    from mycelium.specialists.solve import guess_dataset, solve_problems
+    from mycelium.specialists.solve import solve_problems
 
     if (text is None) == (input_file is None):
         raise MyceliumError("give either a problem TEXT or --input FILE, not both or neither")
@@ -390,10 +390,8 @@ def solve_command(
         else:
             _print_solution(result)
         return
-    inputs = read_solve_inputs(input_file, "gsm8k" if dataset == "auto" else dataset)
-    problems = [item.problem if dataset != "auto" else Problem.create(
-        guess_dataset(item.problem.text), item.problem.text, **item.problem.meta)
-        for item in inputs if item.problem is not None]
+    inputs = read_solve_inputs(input_file, dataset)
+    problems = [item.problem for item in inputs if item.problem is not None]
     specialists = _specialists_for(problems, checkpoints, cpu)
     solved: list[SolveResult] = []
     with _stages() as report:

@@ -83,8 +83,6 @@ def check_value_size(expression: sympy.Basic) -> None:
                              f"{MAX_VALUE_BITS} bits")
 
 
-
-
 def simplify_latex(text: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> sympy.Basic:
     """Parse and simplify, both inside one time limit."""
     parse_latex_checks(text)

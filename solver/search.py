@@ -32,7 +32,7 @@ import functools
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Protocol
 
@@ -99,7 +99,6 @@ class SearchProblem:
     # A fixed (group, op) per step, the last one final: how evaluation puts the gold step
     # structure in place of the classifier's (an oracle stage); None at inference.
     plan: list[tuple[int, str]] | None = None
-    banned_cache: dict[int, frozenset[int]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,7 @@ class Hypothesis:
 class SearchResult:
     beam: list[Hypothesis]  # finished programs, best total score first
     answer: Fraction | None  # the chosen answer (by vote when configured)
-    expanded: int = 0  # (state, group, op) pairs scored
     reason: str = ""  # why there is no answer
-    votes: dict[Fraction, float] = field(default_factory=dict)
 
     @property
     def best(self) -> Hypothesis | None:
@@ -213,8 +210,8 @@ def search(problem: SearchProblem, config: SearchConfig | None = None) -> Search
     beam = [Hypothesis()]
     finished: list[Hypothesis] = []
     seen_finished: set[tuple] = set()
-    expanded = 0
     failures: dict[str, int] = {}
+    banned: dict[int, frozenset[int]] = {}  # per group: candidate positions it rules out
     max_steps = len(problem.plan) if problem.plan is not None else config.max_steps
     for k in range(max_steps):
         grown: dict[tuple, Hypothesis] = {}
@@ -227,10 +224,11 @@ def search(problem: SearchProblem, config: SearchConfig | None = None) -> Search
                 k, [step.op for step in state.steps], [step.group for step in state.steps],
                 [list(step.args) for step in state.steps],
                 [(group, op) for _, group, op, _ in choices])
-            expanded += len(choices)
             for (final, group, op, op_log_prob), rows in zip(choices, ranked, strict=True):
+                if group not in banned:
+                    banned[group] = _banned(problem, group, candidates)
                 for child in _children(problem, config, state, group, op, op_log_prob,
-                                       candidates, rows, failures):
+                                       candidates, rows, banned[group], failures):
                     if final:
                         _finish(child, problem, config, finished, seen_finished)
                     else:
@@ -250,22 +248,21 @@ def search(problem: SearchProblem, config: SearchConfig | None = None) -> Search
     finished.sort(key=lambda h: h.total, reverse=True)
     if not finished:
         reason = "no_program_executes" if failures else "no_program"
-        return SearchResult([], None, expanded, reason)
+        return SearchResult([], None, reason)
     votes: dict[Fraction, float] = {}
     for hypothesis in finished:
         votes[hypothesis.answer] = _logaddexp(votes.get(hypothesis.answer, -math.inf),
                                               hypothesis.total)
     answer = max(votes, key=votes.__getitem__) if config.vote else finished[0].answer
-    return SearchResult(finished, answer, expanded, votes=votes)
+    return SearchResult(finished, answer)
 
 
 def _children(problem: SearchProblem, config: SearchConfig, state: Hypothesis, group: int,
               op: str, op_log_prob: float, candidates: Sequence[CandidateLike], ranked: Ranked,
-              failures: dict[str, int]) -> list[Hypothesis]:
+              banned: frozenset[int], failures: dict[str, int]) -> list[Hypothesis]:
     """`state` plus one step (group, op) for each of the best argument lists that executes."""
     fewest, most = problem.arity(op)
     most = max(fewest, min(most, config.max_args))
-    banned = _banned(problem, group, candidates)
     results = [step.value for step in state.steps]
     children = []
     for chosen, arg_log_prob in top_argument_lists(ranked, candidates, fewest, most,
@@ -287,14 +284,11 @@ def _children(problem: SearchProblem, config: SearchConfig, state: Hypothesis, g
 def _banned(problem: SearchProblem, group: int, candidates: Sequence[CandidateLike]
             ) -> frozenset[int]:
     """Candidate positions of the quantities outside `group` (quantities come first, at the same
-    positions for every step, so this is computed once per group)."""
+    positions for every step, so the search computes this once per group)."""
     if problem.inside is None:
         return frozenset()
-    cache = problem.banned_cache
-    if group not in cache:
-        cache[group] = frozenset(i for i, c in enumerate(candidates)
-                                 if c.kind == "quantity" and c.index not in problem.inside[group])
-    return cache[group]
+    return frozenset(i for i, c in enumerate(candidates)
+                     if c.kind == "quantity" and c.index not in problem.inside[group])
 
 
 def _choices(problem: SearchProblem, config: SearchConfig, k: int

@@ -29,6 +29,8 @@ IGNORE = -100  # the target PyTorch's cross-entropy skips
 # bf16 through `autocast`.
 WEIGHTS_DTYPE = torch.float32
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+
+
 def _looks_local(base: str) -> bool:
     """A hub id is 'owner/name'; anything absolute, relative-dotted or existing is a path."""
     return Path(base).is_absolute() or base.startswith((".", "~")) or Path(base).exists()

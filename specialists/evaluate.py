@@ -53,12 +53,13 @@ from mycelium.specialists.inference import (
     Specialists,
     group_constraints,
     problem_layout,
+    quantity_mentions,
     search_layouts,
     solve_word_problems,
+    tagged_spans,
 )
 from mycelium.specialists.labels import ProblemLabels
 from mycelium.specialists.math_solver import solve_math_problems
-from mycelium.specialists.tagger import tag_spans
 
 SCHEMA_VERSION = 1
 STAGES = ("oracle_tagger", "oracle_classifier", "oracle_extractor")
@@ -144,7 +145,7 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
     oracle: dict[str, list[bool]] = {}
     if rows:
         clauses = clause_spans_many(row.text for row in rows)
-        tag_layouts = [problem_layout(row.text, row.tags, row_clauses)
+        tag_layouts = [problem_layout(row.text, row.words, row.tags, row_clauses)
                        for row, row_clauses in zip(rows, clauses, strict=True)]
         found = _in_chunks(tag_layouts, specialists, config, None, "oracle_tagger", report)
         oracle["oracle_tagger"] = [_hit(result, row) for result, row in zip(found, rows,
@@ -160,10 +161,8 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
                                                         for row in rows])
     records = list(records)
     for position, (index, row) in enumerate(labelled):
-        words = row.words
         updates = {
-            "gold_spans": [(words[first][0], words[last - 1][1], tag)
-                           for first, last, tag in sorted(tag_spans(row.tags))],
+            "gold_spans": tagged_spans(row.words, row.tags),
             "gold_program": Program.from_json(json.loads(row.program)).render().splitlines(),
             "gold_ops": [step.label for step in row.steps],
             "predicted_ops": [max(scores, key=scores.get) for scores in predicted_ops[position]],
@@ -180,11 +179,12 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
 
 def plan_layout(row: ProblemLabels) -> tuple[Layout, list[tuple[int, str]]]:
     """The gold step structure as a layout whose groups are the gold groups, and its plan."""
-    base = problem_layout(row.text, row.tags, [])
+    spans = tagged_spans(row.words, row.tags)
+    quantities, _, mention_of, tagged = quantity_mentions(row.text, spans)
     groups = [step.group for step in row.steps]
-    inside, _ = group_constraints(groups, base.quantities, [])
-    layout = Layout(row.text, base.spans, groups, [], [], base.quantities, base.constants,
-                    base.mention_of, base.tagged_mentions, inside, [False] * len(groups))
+    inside, _ = group_constraints(groups, quantities, [])
+    layout = Layout(row.text, spans, groups, [], [], quantities, row.constants, mention_of,
+                    tagged, inside, [False] * len(groups))
     return layout, [(index, step.label) for index, step in enumerate(row.steps)]
 
 

@@ -22,7 +22,6 @@ clause groups solve 16%.)
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -55,7 +54,7 @@ from mycelium.solver.search import (
 )
 from mycelium.specialists.checkpoint import INFO_FILE, load_specialist
 from mycelium.specialists.extractor import ArgumentQuery, Candidate
-from mycelium.specialists.labels import LabelConstant, LabelQuantity, problem_words
+from mycelium.specialists.labels import LabelConstant, LabelQuantity
 from mycelium.specialists.labels_gsm8k import (
     OPERAND_TAG,
     candidate_constants,
@@ -67,7 +66,6 @@ from mycelium.specialists.tagger import tag_spans
 SPECIALISTS = ("tagger", "classifier", "extractor")
 MAX_TEXT_CHARS = 20_000  # GSM8K problems are under 1,000 characters, MATH under 5,000
 MAX_PAIRED_GROUPS = 6  # pairs of clause groups are candidates up to this many (15 pairs)
-_SENTENCES = re.compile(r"[^.?!]*[.?!]?")
 
 Group = list[tuple[int, int]]
 
@@ -122,7 +120,7 @@ class Layout:
 
     text: str
     spans: list[tuple[int, int, str]]  # tagged runs: (start, end, tag)
-    groups: list[Group]  # 0: empty; then one per unit; then the final groups
+    groups: list[Group]  # 0: empty; then the other step groups; then the final groups
     step_groups: list[int]
     final_groups: list[int]
     quantities: list[LabelQuantity]
@@ -133,23 +131,39 @@ class Layout:
     needs_quantity: list[bool]  # per group: has operand words (not only the question)
 
 
-def problem_layout(text: str, tags: Sequence[str], clauses: Sequence[Span]) -> Layout:
-    """Candidate groups of `text`, built the way training groups are (labels_gsm8k.py): a
-    step's group is the clauses of the quantities it uses (`expand_to_clauses`), so the
-    candidates are the clauses of one or two quantity mentions, or empty; the final step's group
-    adds the question clause. The tags (one per `problem_words` word) say which numbers the
-    solution should use: each tagged number left unused costs the search a penalty."""
-    words = problem_words(text)
-    spans = [(words[first][0], words[last - 1][1], tag)
-             for first, last, tag in sorted(tag_spans(list(tags)))]
-    operand_words = [(start, end) for start, end, tag in spans if tag == OPERAND_TAG]
+def tagged_spans(words: Sequence[tuple[int, int]], tags: Sequence[str]
+                 ) -> list[tuple[int, int, str]]:
+    """Maximal runs of one non-O tag over `words`, as (start char, end char, tag)."""
+    return [(words[first][0], words[last - 1][1], tag)
+            for first, last, tag in sorted(tag_spans(list(tags)))]
+
+
+def quantity_mentions(text: str, spans: Sequence[tuple[int, int, str]]
+                      ) -> tuple[list[LabelQuantity], dict[tuple[int, int], int], list[int],
+                                 frozenset[int]]:
+    """The quantity candidates; each mention's (start, end) -> mention number; the mention of
+    each candidate (a mention's readings share one); the mentions in operand-tagged spans."""
     quantities = candidate_quantities(text)
     mentions: dict[tuple[int, int], int] = {}
     mention_of = [mentions.setdefault((q.start, q.end), len(mentions)) for q in quantities]
+    operand_words = [(start, end) for start, end, tag in spans if tag == OPERAND_TAG]
     tagged = frozenset(index for (start, end), index in mentions.items()
                        if any(a < end and start < b for a, b in operand_words))
+    return quantities, mentions, mention_of, tagged
+
+
+def problem_layout(text: str, words: Sequence[tuple[int, int]], tags: Sequence[str],
+                   clauses: Sequence[Span]) -> Layout:
+    """Candidate groups of `text`, built the way training groups are (labels_gsm8k.py): a
+    step's group is the clauses of the quantities it uses (`expand_to_clauses`), so the
+    candidates are the clauses of one or two quantity mentions, or empty; the final step's group
+    adds the question clause. The tags (one per word of `words`, `problem_words(text)`) say
+    which numbers the solution should use: each tagged number left unused costs the search a
+    penalty."""
+    spans = tagged_spans(words, tags)
+    quantities, mentions, mention_of, tagged = quantity_mentions(text, spans)
     question = question_span(text, clauses)
-    question_group = [question] if question is not None else [_last_sentence(text)]
+    question_group = [question if question is not None else (0, len(text))]
     singles: list[Group] = []
     paired: list[Group] = []  # the groups of tagged numbers: the ones pairs are made of
     for mention, index in mentions.items():
@@ -188,18 +202,11 @@ def group_constraints(groups: list[Group], quantities: list[LabelQuantity],
     return inside, needs
 
 
-def _last_sentence(text: str) -> tuple[int, int]:
-    """The question when the tagger marks none: the last sentence with a '?', else the last."""
-    sentences = [match.span() for match in _SENTENCES.finditer(text) if match.group().strip()]
-    asking = [span for span in sentences if "?" in text[span[0]:span[1]]]
-    start, end = (asking or sentences or [(0, len(text))])[-1]
-    while start < end and text[start].isspace():
-        start += 1
-    return start, end
-
-
-def predict_tags(texts: list[str], specialists: Specialists) -> list[list[str]]:
-    return [[word.tag for word in words] for words in specialists.tagger.predict(texts)]
+def predict_words(texts: list[str], specialists: Specialists
+                  ) -> list[tuple[list[tuple[int, int]], list[str]]]:
+    """Per text: its words (as the tagger split them) and their predicted tags."""
+    return [([(word.start, word.end) for word in tagged], [word.tag for word in tagged])
+            for tagged in specialists.tagger.predict(texts)]
 
 
 def search_layouts(layouts: list[Layout], specialists: Specialists, config: SearchConfig,
@@ -226,7 +233,8 @@ def search_layouts(layouts: list[Layout], specialists: Specialists, config: Sear
 
 
 def arg_scorers(extractor: Any, queries: list[ArgumentQuery], max_positions: int) -> list[Any]:
-    """Per query, a callable (k, ops, groups, earlier_args) -> (candidates, log-probs)."""
+    """Per query, the search's arg_scorer: (k, earlier ops, earlier groups, earlier arguments,
+    [(group, op)]) -> (candidates, ranked rows per choice)."""
     if hasattr(extractor, "step_scorers"):
         return extractor.step_scorers(queries, max_positions=max_positions)
     return [_CausalStepScorer(extractor, query) for query in queries]
@@ -311,8 +319,10 @@ def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
             todo.append(index)
     started = time.perf_counter()
     texts = [problems[index].text for index in todo]
-    layouts = [problem_layout(text, tags, clauses) for text, tags, clauses in zip(
-        texts, predict_tags(texts, specialists), clause_spans_many(texts), strict=True)]
+    layouts = [problem_layout(text, words, tags, clauses)
+               for text, (words, tags), clauses in zip(
+                   texts, predict_words(texts, specialists), clause_spans_many(texts),
+                   strict=True)]
     searched = search_layouts(layouts, specialists, config)
     each = (time.perf_counter() - started) / max(len(todo), 1)
     for index, layout, found in zip(todo, layouts, searched, strict=True):

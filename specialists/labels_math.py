@@ -237,7 +237,7 @@ class _Problem:
             facts.text.isidentifier()
 
 
-def _prose(text: str, spans: Sequence[MathSpan]) -> str:
+def blank_math(text: str, spans: Sequence[MathSpan]) -> str:
     """`text` with its math blanked, so words are read from the prose only."""
     characters = list(text)
     for span in spans:
@@ -290,7 +290,7 @@ def math_structure(text: str, *, clauses: Sequence[Span] | None = None,
     if not spans:
         raise LabelDrop("no_math_clause")
     pieces = math_clauses(text, spans, clauses)
-    prose = _prose(text, spans)
+    prose = blank_math(text, spans)
     objective = _objective(prose, spans, pieces)
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
     if scope is not None:

@@ -37,6 +37,7 @@ from mycelium.specialists.labels_math import (
     DEFAULT_TIMEOUT_S,
     OUT_OF_SCOPE,
     MathStructure,
+    blank_math,
     math_spans,
     parse_math_structure,
 )
@@ -64,10 +65,7 @@ def direct_program(text: str, timeout_s: float = DEFAULT_TIMEOUT_S
                and not _LONE_SYMBOL.fullmatch(span.latex.strip())]
     if len(content) != 1:
         return None
-    prose = list(text)
-    for span in spans:
-        prose[span.start:span.end] = " " * (span.end - span.start)
-    words = "".join(prose)
+    words = blank_math(text, spans)
     if len(words.split()) > MAX_DIRECT_WORDS or any(char.isdigit() for char in words) \
             or OUT_OF_SCOPE.search(words):
         return None
@@ -80,6 +78,24 @@ def direct_program(text: str, timeout_s: float = DEFAULT_TIMEOUT_S
     if facts.kind == "equation" and len(facts.symbols) == 1:
         return content, MathProgram((MathStep(MathOp.SOLVE, facts.symbols[0], (0,)),))
     return None
+
+
+def solve_direct(problem: Problem, timeout_s: float) -> SolveResult | None:
+    """The direct track's answer, or None when the problem is not for it or its program does
+    not give a value (an error, or an integral or sum sympy returns unevaluated)."""
+    started = time.perf_counter()
+    direct = direct_program(problem.text, timeout_s)
+    if direct is None:
+        return None
+    expressions, program = direct
+    try:
+        answer = execute_math_program(program, expressions, timeout_s=timeout_s)
+    except ExecutionError:
+        return None
+    if any(mark in answer for mark in _UNEVALUATED):
+        return None
+    return _math_result(problem, "direct", expressions, program, answer,
+                        time.perf_counter() - started)
 
 
 def run_structure(structure: MathStructure, timeout_s: float) -> tuple[MathProgram, str] | str:
@@ -127,22 +143,11 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
         if not math_spans(problem.text):
             word_problems.append(index)
             continue
-        started = time.perf_counter()
-        direct = direct_program(problem.text, timeout_s)
+        direct = solve_direct(problem, timeout_s)
         if direct is not None:
-            expressions, program = direct
-            try:
-                answer = execute_math_program(program, expressions, timeout_s=timeout_s)
-            except ExecutionError:
-                pass
-            else:
-                if any(mark in answer for mark in _UNEVALUATED):  # sympy gave it back as is
-                    structured.append(index)
-                    continue
-                results[index] = _math_result(problem, "direct", expressions, program, answer,
-                                              time.perf_counter() - started)
-                continue
-        structured.append(index)
+            results[index] = direct
+        else:
+            structured.append(index)
     clauses = clause_spans_many(problems[index].text for index in structured)
     for index, problem_clauses in zip(structured, clauses, strict=True):
         problem = problems[index]

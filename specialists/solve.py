@@ -15,13 +15,6 @@ from mycelium.solver.search import SearchConfig
 from mycelium.specialists.inference import Specialists, solve_word_problems
 from mycelium.specialists.math_solver import solve_math_problems
 
-_MATH_MARKS = ("$", "\\(", "\\[", "\\frac", "^{")
-
-
-def guess_dataset(text: str) -> str:
-    """'math' for text with LaTeX math in it, else 'gsm8k' (a word problem)."""
-    return "math" if any(mark in text for mark in _MATH_MARKS) else "gsm8k"
-
 
 def solve_problems(problems: Sequence[Problem], specialists: Specialists | None,
                    config: SearchConfig | None = None) -> list[SolveResult]:

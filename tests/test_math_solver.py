@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mycelium.data.loaders import load_problems
+from mycelium.data.loaders import guess_dataset, load_problems
 from mycelium.data.math_answers import math_equivalent
 from mycelium.data.records import Problem
 from mycelium.specialists.math_solver import direct_program, solve_math_problems
-from mycelium.specialists.solve import guess_dataset
 
 SHARED_MATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "train.jsonl"
 

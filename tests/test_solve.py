@@ -20,6 +20,7 @@ from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.data.records import Gold, GoldProblem, Problem
 from mycelium.solver.executor import execute
 from mycelium.solver.program import Program
+from mycelium.solver.search import SearchConfig
 from mycelium.specialists.bases import default_base
 from mycelium.specialists.build import build_labels
 from mycelium.specialists.evaluate import evaluate
@@ -109,7 +110,7 @@ def test_answers_come_with_programs_that_execute_to_them(specialists, sample):
         assert execute(program) == Fraction(result.answer)
         assert result.track == "specialists" and result.steps
         assert all(step["line"].startswith(f"s{i}") for i, step in enumerate(result.steps, 1))
-        assert result.beam[0]["answer"] and len(result.beam) <= 8
+        assert result.beam[0]["answer"] and len(result.beam) <= SearchConfig().kept
 
 
 def test_bad_problems_get_a_status_not_a_crash(specialists):
@@ -252,8 +253,6 @@ def test_search_runs_on_a_causal_extractor(specialists, labels, tmp_path):
                          use_cpu=True)
     causal = TRAINERS["extractor"](labels[0][:8], str(qwen), tmp_path / "c", config).specialist
     mixed = Specialists(specialists.tagger, specialists.classifier, causal, tmp_path)
-    from mycelium.solver.search import SearchConfig
-
     problems = [Problem.create("gsm8k", "Tom has 3 apples and buys 4 more. How many apples "
                                         "does he have?")]
     (result,) = solve_word_problems(problems, mixed, SearchConfig(beam_width=2, kept=2))
