@@ -487,6 +487,68 @@ def eval_command(
                  f"{escape(str(results))}", highlight=False)
 
 
+@app.command("round")
+def round_command(
+    config: Annotated[Path, typer.Option(help="Run config (YAML), e.g. configs/local.yaml.")],
+    rounds: Annotated[int | None, typer.Option(
+        help="Run rounds 1..K (finished rounds and stages are skipped).")] = None,
+    round_number: Annotated[int | None, typer.Option(
+        "--round", help="Run only round N (round N-1 must be finished).")] = None,
+    executor: Annotated[str, typer.Option(
+        help="prefect: the distill-round flow on a local (ephemeral) Prefect API; local: the "
+             "same stages in this process without Prefect.")] = "prefect",
+    runner: Annotated[str, typer.Option(
+        help="Prefect task runner: threads, or dask (one worker process per shard).")
+    ] = "threads",
+    world_size: Annotated[int | None, typer.Option(
+        help="Shards per problem stage (default: the config's world_size).")] = None,
+    until: Annotated[str | None, typer.Option(help="Stop after this stage.")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (the run's folder).")] = None,
+    train_file: Annotated[str | None, typer.Option(help="Train problems (file or hub id).")
+                          ] = None,
+    dev_file: Annotated[str | None, typer.Option(help="Dev problems (default: carved from "
+                                                       "train by problem id).")] = None,
+    teacher: Annotated[str | None, typer.Option(help="Teacher model folder or hub id.")] = None,
+    base: Annotated[str | None, typer.Option(help="Student base model folder or hub id.")
+                    ] = None,
+    home: Annotated[str | None, typer.Option(help="Run home (default $MYCELIUM_HOME or "
+                                                   "./runs).")] = None,
+) -> None:
+    """Run distillation rounds: labels (reference or teacher), from round 2 the students' own
+    validated programs (and the teacher's mop-up of their failures), training of the three
+    specialists, evaluation on the dev split, and the round report. Reruns resume."""
+    from mycelium.rounds.config import load_round_config
+    from mycelium.rounds.round import prepare_round, run_round
+
+    if rounds is not None and round_number is not None:
+        raise MyceliumError("--rounds K runs rounds 1..K and --round N runs round N: give one")
+    if executor not in ("prefect", "local"):
+        raise MyceliumError(f"--executor {executor}: expected prefect or local")
+    if runner not in ("threads", "dask"):
+        raise MyceliumError(f"--runner {runner}: expected threads or dask")
+    numbers = [round_number] if round_number is not None else list(range(1, (rounds or 1) + 1))
+    overrides = {"train_file": train_file, "dev_file": dev_file, "teacher": teacher,
+                 "base": base, "name": name, "home": home}
+    loaded = load_round_config(config, overrides)
+    # everything round 1 needs is checked before anything runs; later rounds are checked as
+    # they start (their previous round exists only then)
+    prepare_round(loaded, numbers[0], world_size=world_size, until=until)
+    for number in numbers:
+        if executor == "local":
+            plan = prepare_round(loaded, number, world_size=world_size, until=until)
+            run_round(plan, lambda message: stderr.print(message, highlight=False,
+                                                         markup=False))
+            report = plan.report_path if "report" in plan.stages else None
+        else:
+            from mycelium.flows.distill_round import distill_round
+
+            result = distill_round(config=str(config), round=number, world_size=world_size,
+                                   runner=runner, until=until, **overrides)
+            report = result["report"]
+        if report:
+            stdout.print(f"round {number} report: {escape(str(report))}", highlight=False)
+
+
 @app.command("doctor")
 def doctor_command(
     checkpoints: Annotated[Path | None, typer.Argument(

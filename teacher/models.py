@@ -9,6 +9,7 @@ signals pipeline (generation, capture, segmentation, the HTML pages) runs anywhe
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,31 @@ def load_teacher(path_or_id: str, *, dtype: str = "auto", device: str = "cpu") -
     tokenizer.padding_side = "left"  # batched generation continues every row from its end
     model.to(device).eval()
     return Teacher(model, tokenizer, str(path_or_id))
+
+
+def check_teacher(path_or_id: str, backend: str = "transformers") -> None:
+    """Fail fast, before a round's expensive stages: the teacher's config and tokenizer load
+    (a missing folder, an unreachable hub id, a tokenizer without offsets), and the backend is
+    installed. Loads no weights."""
+    local = Path(path_or_id).expanduser()
+    if (local.is_absolute() or str(path_or_id).startswith((".", "~"))) and not local.is_dir():
+        raise MyceliumError(f"teacher directory not found: {path_or_id} (expected a model "
+                            "folder with config.json, or a hub id such as "
+                            "Qwen/Qwen2.5-Math-7B-Instruct)")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(path_or_id)
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}") from None
+    check_offset_mapping(tokenizer, f"teacher {path_or_id!r} has no usable tokenizer with an "
+                         "offset mapping (exact char offsets need a tokenizers-backed fast "
+                         "tokenizer, tokenizer.json)")
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise MyceliumError("teacher backend vllm is not installed: pip install -e '.[vllm]' "
+                            "(GPU machines), or set teacher.backend: transformers")
 
 
 def make_tiny_teacher(directory: Path, *, seed: int = 0, hidden_size: int = 64,

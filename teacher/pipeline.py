@@ -6,6 +6,9 @@
 Writes `traces.jsonl`, `signals.jsonl` and one HTML page per problem under `out_dir/pages/`, each
 file atomically. A problem whose extraction fails is recorded with status "failed" and its
 reason; the rest of the batch goes on.
+
+A distillation round runs the two halves as separate stages, with the traces persisted between
+them: `generate_cot` (the `teacher_cot` stage), then `signals_from_traces` (the `signals` stage).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mycelium.data.io import write_jsonl_atomic, write_text_atomic
-from mycelium.data.records import Problem, Signals
+from mycelium.data.records import Problem, Signals, TeacherTrace
 from mycelium.signals.extract import SignalsConfig, extract_signals
 from mycelium.signals.html import render_page
 from mycelium.teacher.capture import CaptureConfig
@@ -47,11 +50,20 @@ def run_signals(teacher: Teacher, problems: Sequence[Problem], out_dir: Path,
                 progress: Callable[[str, int, int], None] | None = None) -> SignalsRun:
     """`progress(stage, done, total)` is called as each stage advances."""
     config = config or SignalsRunConfig()
-    out_dir = Path(out_dir)
-    seconds: dict[str, float] = {}
-    report = progress or (lambda stage, done, total: None)
-
     started = time.perf_counter()
+    traces = generate_cot(teacher, problems, config, progress)
+    generate_seconds = time.perf_counter() - started
+    run = signals_from_traces(teacher, problems, traces, out_dir, config, progress)
+    run.seconds = {"generate": generate_seconds, **run.seconds}
+    return run
+
+
+def generate_cot(teacher: Teacher, problems: Sequence[Problem],
+                 config: SignalsRunConfig | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[TeacherTrace]:
+    """The teacher's chain-of-thought for each problem (the round's `teacher_cot` stage)."""
+    config = config or SignalsRunConfig()
+    report = progress or (lambda stage, done, total: None)
     done = 0
 
     def generated(count: int) -> None:
@@ -59,9 +71,19 @@ def run_signals(teacher: Teacher, problems: Sequence[Problem], out_dir: Path,
         done += count
         report("generate", done, len(problems))
 
-    traces = generate_traces(teacher, problems, config.generation, generated)
-    seconds["generate"] = time.perf_counter() - started
+    return generate_traces(teacher, problems, config.generation, generated)
 
+
+def signals_from_traces(teacher: Teacher, problems: Sequence[Problem],
+                        traces: Sequence[TeacherTrace], out_dir: Path,
+                        config: SignalsRunConfig | None = None,
+                        progress: Callable[[str, int, int], None] | None = None) -> SignalsRun:
+    """One teacher-forced pass per trace with attention capture, then the signals; writes
+    traces.jsonl, signals.jsonl and the pages (the round's `signals` stage)."""
+    config = config or SignalsRunConfig()
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    report = progress or (lambda stage, done, total: None)
     started, done = time.perf_counter(), 0
 
     def captured(count: int) -> None:

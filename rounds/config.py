@@ -1,0 +1,164 @@
+"""The run configuration of distillation rounds: a YAML file checked against a strict schema.
+
+    config = load_round_config("configs/local.yaml")
+    config = load_round_config("configs/local.yaml", overrides={"train_file": "train.jsonl"})
+
+Every key is known (an unknown or misspelt key is an error that names it and lists the expected
+ones); paths written in the file are relative to the file's own folder, so a deployment that
+runs from another working directory reads the same files; paths given as overrides (CLI options,
+deployment parameters) are relative to the working directory, as any command-line path is.
+
+`result_hash()` covers the settings that shape a round's outputs; execution settings (how many
+shards, which task runner, where the run home is) are left out, so the same run can resume on
+another machine or with more workers and still be recognised as the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mycelium.data.errors import MyceliumError
+from mycelium.data.loaders import is_local_source
+
+DATASETS = ("gsm8k",)  # rounds train word-problem specialists (MATH solves without them)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherSettings(_Strict):
+    """The teacher LLM that writes chain-of-thought (source: teacher, and round ≥ 2 mop-up)."""
+
+    model: str  # a local folder or a hub id (Qwen/Qwen2.5-Math-7B-Instruct)
+    backend: Literal["transformers", "vllm"] = "transformers"
+    device: str = "cpu"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_new_tokens: int = Field(1024, gt=0)  # GSM8K solutions run ~150-400 tokens
+    batch_size: int = Field(8, gt=0)  # generation batch
+    capture_batch_size: int = Field(4, gt=0)  # teacher-forced passes with attention kept
+    layers: list[int] | None = None  # attention layers averaged; None: every layer
+
+
+class StudentSettings(_Strict):
+    """The three specialists and how long they train."""
+
+    base: str | None = None  # None: the bundled all-MiniLM-L6-v2 (CPU default)
+    epochs: int = Field(1, gt=0)
+    max_steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs
+    batch_size: int = Field(16, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    use_cpu: bool = False  # train on the CPU even where CUDA is present
+    # torch threads per training task: three specialists train side by side, so on a small
+    # CPU one thread each beats several threads fighting over the cores
+    threads: int | None = Field(None, gt=0)
+
+
+class EvalSettings(_Strict):
+    attribution: bool = True  # oracle passes over reference labels: which stage failed
+    limit: int | None = Field(None, gt=0)  # only the first N dev problems
+
+
+class RoundConfig(_Strict):
+    name: str = Field("local", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the run's folder
+    dataset: Literal["gsm8k"] = "gsm8k"
+    train_file: str | None = None  # JSONL/Parquet path or hub id; None: the bundled sample
+    dev_file: str | None = None  # None: a dev split carved from train_file by problem id
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
+    source: Literal["reference", "teacher"] = "reference"  # round 1's labels
+    teacher: TeacherSettings | None = None
+    students: StudentSettings = StudentSettings()
+    search: dict[str, float | int | bool] = {}  # SearchConfig overrides (beam, ops, ...)
+    eval: EvalSettings = EvalSettings()
+    # execution settings (not part of result_hash)
+    world_size: int = Field(1, gt=0)  # shards per problem-processing stage
+    home: str | None = None  # run home; None: $MYCELIUM_HOME, else ./runs
+
+    @field_validator("search")
+    @classmethod
+    def _known_search_keys(cls, value: dict) -> dict:
+        from mycelium.solver.search import SearchConfig
+
+        known = {field.name for field in fields(SearchConfig)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown search setting(s) {unknown}; expected some of "
+                             f"{sorted(known)}")
+        return value
+
+    def result_hash(self) -> str:
+        settings = self.model_dump(exclude={"world_size", "home", "name"})
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def load_round_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RoundConfig:
+    """Read and check a config file; `overrides` (non-None values only) replace its keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise MyceliumError(f"config {path} not found: expected a YAML file such as "
+                            "configs/local.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise MyceliumError(f"config {path}: not valid YAML ({error})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MyceliumError(f"config {path}: expected a mapping of settings at the top level, "
+                            f"got {type(data).__name__}")
+    base = path.resolve().parent
+    for key in ("train_file", "dev_file", "home"):
+        data[key] = _relative_to(base, data.get(key))
+    if isinstance(data.get("teacher"), dict):
+        data["teacher"] = {**data["teacher"], "model": _relative_to(
+            base, data["teacher"].get("model"), must_look_local=True)}
+    if isinstance(data.get("students"), dict) and data["students"].get("base"):
+        data["students"] = {**data["students"], "base": _relative_to(
+            base, data["students"]["base"], must_look_local=True)}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "teacher":
+            data["teacher"] = {**(data.get("teacher") or {}), "model": value}
+        elif key == "base":
+            data["students"] = {**(data.get("students") or {}), "base": value}
+        else:
+            data[key] = value
+    try:
+        return RoundConfig.model_validate(data)
+    except ValidationError as error:
+        raise MyceliumError(f"config {path}: {_describe(error)}") from None
+
+
+def _relative_to(base: Path, value: Any, must_look_local: bool = False) -> Any:
+    """A relative local path written in the config file, made absolute against its folder.
+    Hub ids ("openai/gsm8k", "Qwen/Qwen2.5-0.5B") are left as written."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    looks_local = value.startswith((".", "~")) or (base / value).exists()
+    if must_look_local and not looks_local:
+        return value
+    if looks_local or is_local_source(value):
+        return str((base / Path(value).expanduser()).resolve())
+    return value
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key {where!r}")
+        else:
+            problems.append(f"{where}: {item['msg']}")
+    expected = ", ".join(RoundConfig.model_fields)
+    return "; ".join(problems) + f" (top-level keys: {expected})"
