@@ -602,5 +602,7 @@ def stage_markers(plan: RoundPlan) -> dict[str, list[dict[str, Any]]]:
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise MyceliumError(f"{path} is missing: the stage that writes it has not finished")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+    # split on "\n" only: str.splitlines() also splits on U+2028 and other separators that
+    # JSON strings (written with ensure_ascii=False) may hold, tearing a row in two
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")
             if line.strip()]

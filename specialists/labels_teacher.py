@@ -129,7 +129,7 @@ def read_teacher_run(signals_dir: Path) -> dict[str, tuple[Signals, TeacherTrace
             raise MyceliumError(f"{signals_dir}: no {name}.jsonl; expected the output folder of "
                                 "`mycelium signals --out DIR`")
     signals: dict[str, Signals] = {}
-    for number, line in enumerate(paths["signals"].read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(paths["signals"].read_text(encoding="utf-8").split("\n"), 1):
         if line.strip():
             try:
                 row = json.loads(line)
@@ -140,7 +140,7 @@ def read_teacher_run(signals_dir: Path) -> dict[str, tuple[Signals, TeacherTrace
                                     f"({str(error).splitlines()[0]})") from None
             signals[record.problem_id] = record
     traces: dict[str, TeacherTrace] = {}
-    for number, line in enumerate(paths["traces"].read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(paths["traces"].read_text(encoding="utf-8").split("\n"), 1):
         if line.strip():
             try:
                 record = TeacherTrace.model_validate_json(line)
