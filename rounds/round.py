@@ -225,7 +225,7 @@ def run_unit_of(plan: RoundPlan, unit: Unit, log: Log | None = None) -> dict[str
     directory = plan.unit_dir(unit)
     if unit.stage.startswith("train_") and not is_done(directory) and directory.exists():
         shutil.rmtree(directory)  # a killed training leaves a partial checkpoint: start clean
-    marker = run_unit(directory, unit.label, work, log)
+    marker = run_unit(directory, unit.stage, work, log, unit.label)
     if not marker["skipped"]:
         log(f"{unit.label}: done in {marker['seconds']:.1f} s")
     return marker

@@ -80,14 +80,16 @@ def write_marker(directory: Path, stage: str, summary: dict[str, Any], started: 
 
 
 def run_unit(directory: Path, stage: str, work: Callable[[Path], dict[str, Any]],
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, label: str | None = None
+             ) -> dict[str, Any]:
     """Run `work(directory)` unless `directory` is already marked done; returns the marker
-    (with `"skipped": True` when it was)."""
+    (with `"skipped": True` when it was). `label` names the unit in logs (a shard's rank)."""
     directory = Path(directory)
     found = read_marker(directory)
     if found is not None:
         if log:
-            log(f"{stage}: already done in {directory} ({found['finished_at']}); skipped")
+            log(f"{label or stage}: already done in {directory} ({found['finished_at']}); "
+                "skipped")
         return {**found, "skipped": True}
     directory.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -1,0 +1,319 @@
+"""Distillation rounds end to end on the bundled sample with specialists trained for one step:
+the trace store against the plain label builder and the dataset's gold answers, the
+self-improving round 2, fail-fast input checks, SIGKILL inside every stage then a rerun, two
+Dask workers against one, and the `distill-round/local` deployment on a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from mycelium.data.answers import parse_number
+from mycelium.data.errors import MyceliumError
+from mycelium.data.loaders import bundled_sample_path, load_problems
+from mycelium.rounds.config import load_round_config
+from mycelium.rounds.round import (
+    merge_traces,
+    prepare_round,
+    run_round,
+    trace_key,
+)
+from mycelium.rounds.stages import MARKER
+from mycelium.specialists.build import build_labels
+from mycelium.specialists.inference import find_checkpoints
+from mycelium.specialists.labels import read_labels
+from mycelium.specialists.labels_gsm8k import execute_labels
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = """\
+name: tiny
+train_file: {train}
+dev_fraction: 0.2
+students: {{epochs: 1, max_steps: 1, batch_size: 4, use_cpu: true, threads: 1}}
+eval: {{attribution: true}}
+world_size: {world_size}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(directory: Path, world_size: int = 1) -> Path:
+    path = directory / "tiny.yaml"
+    path.write_text(TINY.format(train=bundled_sample_path(), world_size=world_size))
+    return path
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MYCELIUM_CRASH_AT", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """Rounds 1 and 2 of the tiny config, in this process (the plain local executor)."""
+    directory = tmp_path_factory.mktemp("finished")
+    config = load_round_config(tiny_config(directory), {"home": str(directory / "runs")})
+    for number in (1, 2):
+        run_round(prepare_round(config, number))
+    return directory / "runs" / "tiny"
+
+
+def store(run_dir: Path, number: int) -> list:
+    return read_labels(run_dir / f"round-{number}" / "traces")
+
+
+def markers(run_dir: Path) -> dict[str, str]:
+    """unit folder (relative) -> its marker's finished_at."""
+    return {str(path.parent.relative_to(run_dir)): json.loads(path.read_text())["finished_at"]
+            for path in sorted(run_dir.rglob(MARKER))}
+
+
+def test_round_one_store_is_what_the_label_builder_validates(finished_run):
+    train = load_problems("gsm8k", finished_run / "split" / "train.jsonl").problems
+    expected, _ = build_labels(train, dataset="gsm8k", source="reference")
+    rows = store(finished_run, 1)
+    assert [row.problem_id for row in rows] == [row.problem_id for row in expected]
+    assert [trace_key(row) for row in rows] == [trace_key(row) for row in expected]
+    assert {row.source for row in rows} == {"reference"} and {row.round for row in rows} == {1}
+    dev = {item.problem.id for item in
+           load_problems("gsm8k", finished_run / "split" / "dev.jsonl").problems}
+    assert dev and not dev & {row.problem_id for row in rows}
+
+
+def test_round_two_adds_student_traces_that_reach_the_gold_answer(finished_run):
+    gold = {item.problem.id: parse_number(item.gold.answer)
+            for item in load_problems("gsm8k", bundled_sample_path()).problems}
+    first, second = store(finished_run, 1), store(finished_run, 2)
+    keys = [trace_key(row) for row in second]
+    assert len(keys) == len(set(keys)), "a trace is in the store twice"
+    assert {trace_key(row) for row in first} <= set(keys), "a round-1 trace was lost"
+    for row in second:  # the dataset's own answer, not anything the pipeline computed
+        assert execute_labels(row) == gold[row.problem_id], row.problem_id
+    students = [row for row in second if row.source == "student"]
+    assert all(row.round == 2 for row in students)
+    shards = (finished_run / "round-2" / "student_solve").iterdir()
+    solutions = [json.loads(line) for shard in shards
+                 for line in (shard / "solutions.jsonl").read_text().splitlines()]
+    assert len(solutions) == len(load_problems("gsm8k", finished_run / "split" /
+                                               "train.jsonl").problems)
+    validated = {row["problem_id"] for row in solutions if row["validated"]}
+    assert {row.problem_id for row in students} <= validated
+    summary = json.loads((finished_run / "round-2" / "report" / "round.json").read_text())
+    assert summary["traces"]["added"].get("student", 0) == len(students)
+    assert summary["traces"]["traces"] == len(second)
+    assert summary["students"]["problems"] == len(solutions)
+    assert set(summary["stages"]) >= {"split", "student_solve", "validate", "train_tagger",
+                                      "train_classifier", "train_extractor", "eval"}
+
+
+def test_round_report_and_checkpoints(finished_run):
+    page = (finished_run / "round-2" / "report" / "report.html").read_text()
+    assert "Round over round" in page and "Time per stage" in page
+    results = json.loads((finished_run / "round-2" / "eval" / "results.json").read_text())
+    dev = load_problems("gsm8k", finished_run / "split" / "dev.jsonl").problems
+    assert results["n"] == len(dev)
+    assert f"{results['correct']}/{results['n']}" in page
+    table = page.split("Round over round")[1].split("Time per stage")[0]
+    assert table.count("<tr>") == 3  # header, round 1, round 2
+    assert find_checkpoints(finished_run.parent) == finished_run / "round-2" / "checkpoints"
+
+
+def test_merge_keeps_old_traces_and_drops_duplicates_and_wrong_ones(finished_run):
+    rows = store(finished_run, 1)
+    order = {row.problem_id: index for index, row in enumerate(rows)}
+    previous, new = rows[:3], rows[2:6]
+    wrong = new[-1].__class__(**{**new[-1].__dict__, "answer": "123456789", "source": "student"})
+    merged = merge_traces(previous, [*reversed(new[:-1]), wrong], order)
+    assert [trace_key(row) for row in merged.rows] == [trace_key(row) for row in rows[:5]]
+    assert merged.duplicates == {"reference": 1}
+    assert merged.rejected == {"execution_mismatch": 1}
+    assert merged.added == {"reference": 2}
+
+
+def test_bad_config_and_missing_inputs_fail_before_anything_is_written(tmp_path):
+    config = tiny_config(tmp_path)
+    home = tmp_path / "runs"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text() + "epoch: 3\n")
+    with pytest.raises(MyceliumError, match="unknown key 'epoch'"):
+        load_round_config(bad)
+    bad.write_text(config.read_text().replace("max_steps: 1", "max_step: 1"))
+    with pytest.raises(MyceliumError, match="unknown key 'students.max_step'"):
+        load_round_config(bad)
+    with pytest.raises(MyceliumError, match="train_file: .*missing.jsonl not found"):
+        prepare_round(load_round_config(config, {"train_file": str(tmp_path / "missing.jsonl"),
+                                                 "home": str(home)}))
+    with pytest.raises(MyceliumError, match="round 2 needs round 1 finished"):
+        prepare_round(load_round_config(config, {"home": str(home)}), 2)
+    teacher = tmp_path / "teacher.yaml"
+    teacher.write_text(config.read_text() + "source: teacher\nteacher: {model: ./no-such-model}\n")
+    with pytest.raises(MyceliumError, match="teacher directory not found"):
+        prepare_round(load_round_config(teacher, {"home": str(home)}))
+    assert not home.exists()
+    result = subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "round", "--config",
+                             str(bad), "--home", str(home)], capture_output=True, text=True,
+                            env=child_env())
+    assert result.returncode == 2 and "max_step" in result.stderr and not home.exists()
+
+
+def test_another_config_cannot_reuse_a_run(finished_run, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(tiny_config(tmp_path).read_text().replace("dev_fraction: 0.2",
+                                                               "dev_fraction: 0.3"))
+    before = markers(finished_run)
+    with pytest.raises(MyceliumError, match="started with another config"):
+        prepare_round(load_round_config(other, {"home": str(finished_run.parent)}), 2)
+    assert markers(finished_run) == before
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "round", *args],
+                          capture_output=True, text=True, env=child_env(**env), timeout=600)
+
+
+def test_sigkill_inside_each_stage_then_rerun(finished_run, tmp_path):
+    """Kill the round inside every stage in turn; each rerun redoes only the unfinished unit,
+    and the stores end up exactly those of an uninterrupted run."""
+    config = str(tiny_config(tmp_path, world_size=2))
+    home = str(tmp_path / "runs")
+    run_dir = tmp_path / "runs" / "tiny"
+    # (rounds to run, crash point, the unit killed inside it, units that finish first)
+    crashes = [
+        ("1", "split", "split", set()),
+        ("1", "labels:1", "round-1/labels/shard-00001-of-00002",
+         {"split", "round-1/labels/shard-00000-of-00002"}),
+        ("1", "validate", "round-1/traces", {"round-1/labels/shard-00001-of-00002"}),
+        ("1", "train_tagger", "round-1/checkpoints/tagger", {"round-1/traces"}),
+        ("1", "train_classifier", "round-1/checkpoints/classifier", {"round-1/checkpoints/tagger"}),
+        ("1", "train_extractor", "round-1/checkpoints/extractor",
+         {"round-1/checkpoints/classifier"}),
+        ("1", "eval", "round-1/eval", {"round-1/checkpoints/extractor"}),
+        ("1", "report", "round-1/report", {"round-1/eval"}),
+        ("2", "student_solve:1", "round-2/student_solve/shard-00001-of-00002",
+         {"round-1/report", "round-2/student_solve/shard-00000-of-00002"}),
+        ("2", "validate", "round-2/traces", {"round-2/student_solve/shard-00001-of-00002"}),
+    ]
+    for rounds, crash, killed, finished in crashes:
+        before = markers(run_dir) if run_dir.exists() else {}
+        result = run_cli("--config", config, "--home", home, "--executor", "local", "--rounds",
+                         rounds, MYCELIUM_CRASH_AT=crash)
+        assert result.returncode == -signal.SIGKILL, (crash, result.stderr[-2000:])
+        after = markers(run_dir)
+        for unit, finished_at in before.items():  # nothing finished was recomputed
+            assert after[unit] == finished_at, (crash, unit)
+        assert killed not in after, crash
+        # the rerun finished the unit killed last time, then was killed inside this one
+        assert set(after) - set(before) == finished, (crash, set(after) - set(before))
+    result = run_cli("--config", config, "--home", home, "--executor", "local", "--rounds", "2",
+                     "--until", "validate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "round-2/traces" in markers(run_dir)
+    for number in (1, 2):
+        assert [row.to_row() for row in store(run_dir, number)] == \
+            [row.to_row() for row in store(finished_run, number)]
+
+
+def test_two_dask_workers_give_the_same_stores_as_one(finished_run, tmp_path):
+    """Round 1 labels and round 2 student solutions as 2 shards on 2 Dask worker processes
+    (through the Prefect flow) against 1 shard in one process."""
+    home = tmp_path / "runs"
+    shutil.copytree(finished_run / "round-1" / "checkpoints",
+                    home / "tiny" / "round-1" / "checkpoints")
+    result = run_cli("--config", str(tiny_config(tmp_path)), "--home", str(home), "--rounds", "2",
+                     "--until", "validate", "--runner", "dask", "--world-size", "2",
+                     PREFECT_HOME=str(tmp_path / "prefect"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((home / "tiny" / "round-2" / "student_solve").iterdir())) == 2
+    for number in (1, 2):
+        assert [row.to_row() for row in store(home / "tiny", number)] == \
+            [row.to_row() for row in store(finished_run, number)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # the process and the children it started
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_local_deployment_on_a_real_prefect_server(tmp_path):
+    """prefect server (SQLite in tmp) → prefect deploy (prefect.yaml) → a process worker →
+    `prefect deployment run 'distill-round/local' --watch` → COMPLETED and a round report."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = child_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=api,
+                    PREFECT_API_DATABASE_CONNECTION_URL=(
+                        f"sqlite+aiosqlite:///{tmp_path / 'prefect' / 'prefect.db'}"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, *command: str) -> subprocess.Popen:
+        process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
+                                   stdout=(logs / f"{name}.log").open("w"),
+                                   stderr=subprocess.STDOUT)
+        started.append(process)
+        return process
+
+    def prefect(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    try:
+        start("server", sys.executable, "-m", "prefect", "server", "start", "--host",
+              "127.0.0.1", "--port", str(port))
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (logs / "server.log").read_text()[-2000:]
+                time.sleep(1)
+        assert prefect("work-pool", "create", "local-process", "--type",
+                       "process").returncode == 0
+        deployed = prefect("deploy", "--name", "local", "--no-prompt")
+        assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+        start("worker", sys.executable, "-m", "prefect", "worker", "start", "--pool",
+              "local-process")
+        home = tmp_path / "runs"
+        run = prefect("deployment", "run", "distill-round/local", "-p", "round=1", "-p",
+                      f"home={home}", "--watch")
+        assert run.returncode == 0, run.stdout[-3000:] + (logs / "worker.log").read_text()[-3000:]
+        assert "Completed" in run.stdout
+        summary = json.loads((home / "local" / "round-1" / "report" / "round.json").read_text())
+        assert summary["eval"]["n"] > 0 and summary["traces"]["traces"] > 0
+        assert (home / "local" / "round-1" / "prefect-results").is_dir()
+    finally:
+        for process in reversed(started):  # the worker before the server
+            _stop(process)
+    assert all(process.poll() is not None for process in started)
