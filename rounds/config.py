@@ -45,6 +45,7 @@ class TeacherSettings(_Strict):
     batch_size: int = Field(8, gt=0)  # generation batch
     capture_batch_size: int = Field(4, gt=0)  # teacher-forced passes with attention kept
     layers: list[int] | None = None  # attention layers averaged; None: every layer
+    tensor_parallel_size: int = Field(1, gt=0)  # vLLM: GPUs one teacher is split over
 
 
 class StudentSettings(_Strict):

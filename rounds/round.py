@@ -370,7 +370,8 @@ def _signals_config(plan: RoundPlan):
     teacher = plan.config.teacher
     return SignalsRunConfig(
         generation=GenerationConfig(max_new_tokens=teacher.max_new_tokens,
-                                    batch_size=teacher.batch_size, backend=teacher.backend),
+                                    batch_size=teacher.batch_size, backend=teacher.backend,
+                                    tensor_parallel_size=teacher.tensor_parallel_size),
         capture=CaptureConfig(layers=teacher.layers),
         capture_batch_size=teacher.capture_batch_size)
 
@@ -391,7 +392,8 @@ def teacher_cot_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dic
                           lambda stage, done, total: report(done, total))
     write_jsonl_atomic(out / "traces.jsonl", (trace.model_dump() for trace in traces))
     return {"problems": len(problems),
-            "empty_cot": sum(1 for trace in traces if not trace.cot.strip())}
+            "empty_cot": sum(1 for trace in traces if not trace.cot_text.strip()),
+            "unfinished": sum(1 for trace in traces if not trace.finished)}
 
 
 def signals_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:

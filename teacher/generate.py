@@ -33,6 +33,7 @@ class GenerationConfig:
     greedy: bool = True  # reproducible traces; sampling only when asked
     temperature: float = 0.7  # used when greedy is False
     backend: str = "transformers"  # or "vllm" (the optional extra; GPU)
+    tensor_parallel_size: int = 1  # vLLM: GPUs one teacher is split over
 
 
 def build_prompt(tokenizer, problem_text: str, config: GenerationConfig
@@ -112,7 +113,7 @@ def _generate_vllm(teacher: Teacher, prompts: list[list[int]],
     except ImportError:
         raise MyceliumError("the vllm backend needs the optional extra: "
                             "pip install -e '.[vllm]' (GPU machines)") from None
-    engine = LLM(model=teacher.name)
+    engine = LLM(model=teacher.name, tensor_parallel_size=config.tensor_parallel_size)
     params = SamplingParams(max_tokens=config.max_new_tokens,
                             temperature=0.0 if config.greedy else config.temperature)
     outputs = engine.generate([{"prompt_token_ids": ids} for ids in prompts], params)

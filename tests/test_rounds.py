@@ -317,3 +317,39 @@ def test_local_deployment_on_a_real_prefect_server(tmp_path):
         for process in reversed(started):  # the worker before the server
             _stop(process)
     assert all(process.poll() is not None for process in started)
+
+
+def test_teacher_round_writes_traces_signals_and_counted_labels(tmp_path):
+    """source: teacher on a tiny random Qwen2-shaped teacher: CoT and signals per shard, every
+    problem counted by the labels stage; a store with no validated trace stops the round with a
+    clear message instead of training on nothing."""
+    from mycelium.teacher.models import make_tiny_teacher
+
+    make_tiny_teacher(tmp_path / "teacher", train_steps=0)
+    config = tmp_path / "teacher.yaml"
+    config.write_text(tiny_config(tmp_path, world_size=2).read_text() + (
+        "source: teacher\nteacher: {model: ./teacher, max_new_tokens: 24, batch_size: 4}\n"))
+    plan = prepare_round(load_round_config(config, {"home": str(tmp_path / "runs")}),
+                         until="labels")
+    assert plan.stages == ("split", "teacher_cot", "signals", "labels")
+    run_round(plan)
+    train = load_problems("gsm8k", plan.stage_dir("split") / "train.jsonl").problems
+    traced, counted = [], 0
+    for shard in ("shard-00000-of-00002", "shard-00001-of-00002"):
+        traced += [json.loads(line)["problem_id"] for line in
+                   (plan.round_dir() / "teacher_cot" / shard / "traces.jsonl").read_text()
+                   .splitlines()]
+        signals = (plan.round_dir() / "signals" / shard / "signals.jsonl").read_text()
+        assert len(signals.splitlines()) == len(
+            (plan.round_dir() / "teacher_cot" / shard / "traces.jsonl").read_text().splitlines())
+        marker = json.loads((plan.round_dir() / "labels" / shard / MARKER).read_text())
+        assert marker["summary"]["source"] == "teacher"
+        counted += marker["summary"]["validated"] + sum(marker["summary"]["dropped"].values())
+    assert sorted(traced) == sorted(item.problem.id for item in train)
+    assert counted == len(train)
+    full = prepare_round(load_round_config(config, {"home": str(tmp_path / "runs")}))
+    rows = sum(len((plan.round_dir() / "labels" / shard / "rows.jsonl").read_text().splitlines())
+               for shard in ("shard-00000-of-00002", "shard-00001-of-00002"))
+    if rows == 0:  # a random teacher reproduces no gold answer
+        with pytest.raises(MyceliumError, match="no validated trace to train on"):
+            run_round(full)
