@@ -544,7 +544,9 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                          head_learning_rate=students.head_learning_rate, round=plan.round,
                          use_cpu=students.use_cpu, progress=False)
     log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
-    result = TRAINERS[name](labels, students.base or default_base(), out, config, None)
+    report = progress_printer(f"train_{name} steps", log)
+    result = TRAINERS[name](labels, students.base or default_base(), out, config, None,
+                            lambda done, total, loss: report(done, total))
     metrics = {key: value for key, value in result.metrics.items()
                if isinstance(value, int | float | str | bool)}
     return {"metrics": metrics, "train_examples": result.train_examples,

@@ -132,10 +132,14 @@ def batch_order(lengths: list[int], batch_size: int, group_by_length: bool,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+StepCallback = Callable[[int, int, float], None]  # (steps done, total steps, last loss)
+
+
 def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
-        config: TrainConfig) -> TrainResult:
+        config: TrainConfig, on_step: StepCallback | None = None) -> TrainResult:
     """AdamW (body and head at their own rates) with linear warm-up/decay, evaluation after
-    each epoch, early stopping on the eval loss, best weights restored at the end."""
+    each epoch, early stopping on the eval loss, best weights restored at the end.
+    `on_step` is told after every optimizer step (progress where no tqdm bar is shown)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -184,6 +188,8 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
             result.examples_seen += len(indices)
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
+            if on_step is not None:
+                on_step(len(result.losses), total, result.losses[-1])
             if len(result.losses) >= total:
                 break
         result.train_seconds += time.perf_counter() - started
@@ -216,7 +222,8 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
 
 def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base: str | Path,
            out_dir: str | Path, config: TrainConfig,
-           eval_labels: list[ProblemLabels] | None) -> TrainResult:
+           eval_labels: list[ProblemLabels] | None,
+           on_step: StepCallback | None = None) -> TrainResult:
     started = time.perf_counter()
     if not labels:
         raise MyceliumError("no labels to train on: the label list is empty (build a label "
@@ -231,7 +238,7 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
     if not train_items:
         raise MyceliumError(f"no {specialist.name} training examples in {len(train)} problems "
                             f"(dropped: {dict(dropped)})")
-    result = fit(specialist, train_items, eval_items or train_items, config)
+    result = fit(specialist, train_items, eval_items or train_items, config, on_step)
     result.metrics["evaluated_on"] = evaluated_on if eval_items else "train"
     result.dropped = dict(dropped)
     out_dir = Path(out_dir)
@@ -251,28 +258,33 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
 
 def train_tagger(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
                  config: TrainConfig | None = None,
-                 eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+                 eval_labels: list[ProblemLabels] | None = None,
+                 on_step: StepCallback | None = None) -> TrainResult:
     from mycelium.specialists.tagger import Tagger
 
-    return _train(Tagger.create, labels, base, out_dir, config or TrainConfig(), eval_labels)
+    return _train(Tagger.create, labels, base, out_dir, config or TrainConfig(), eval_labels,
+                  on_step)
 
 
 def train_classifier(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
                      config: TrainConfig | None = None,
-                     eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+                     eval_labels: list[ProblemLabels] | None = None,
+                 on_step: StepCallback | None = None) -> TrainResult:
     from mycelium.specialists.classifier import Classifier
 
     return _train(Classifier.create, labels, base, out_dir, config or TrainConfig(),
-                  eval_labels)
+                  eval_labels, on_step)
 
 
 def train_extractor(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
                     config: TrainConfig | None = None,
-                    eval_labels: list[ProblemLabels] | None = None) -> TrainResult:
+                    eval_labels: list[ProblemLabels] | None = None,
+                 on_step: StepCallback | None = None) -> TrainResult:
     """A ScoringExtractor on an encoder base, a GenerativeExtractor on a causal LM base."""
     from mycelium.specialists.extractor import create_extractor
 
-    return _train(create_extractor, labels, base, out_dir, config or TrainConfig(), eval_labels)
+    return _train(create_extractor, labels, base, out_dir, config or TrainConfig(), eval_labels,
+                  on_step)
 
 
 TRAINERS: dict[str, Callable[..., TrainResult]] = {
