@@ -45,20 +45,11 @@ def load_teacher(path_or_id: str, *, dtype: str = "auto", device: str = "cpu") -
     """Load model and tokenizer; one clear MyceliumError when either cannot be used."""
     if dtype not in DTYPES:
         raise MyceliumError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-    local = Path(path_or_id).expanduser()
-    if (local.is_absolute() or str(path_or_id).startswith((".", "~"))) and not local.is_dir():
-        raise MyceliumError(f"teacher directory not found: {path_or_id} (expected a model "
-                            "folder with config.json, or a hub id such as "
-                            "Qwen/Qwen2.5-Math-7B-Instruct)")
+    tokenizer = _teacher_tokenizer(path_or_id)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path_or_id)
         model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=DTYPES[dtype])
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}") from None
-    check_offset_mapping(tokenizer, f"teacher {path_or_id!r} has no usable tokenizer with an "
-                         "offset mapping (exact char offsets need a tokenizers-backed fast "
-                         "tokenizer, tokenizer.json)")
+        raise _cannot_load(path_or_id, error) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation continues every row from its end
@@ -70,25 +61,39 @@ def check_teacher(path_or_id: str, backend: str = "transformers") -> None:
     """Fail fast, before a round's expensive stages: the teacher's config and tokenizer load
     (a missing folder, an unreachable hub id, a tokenizer without offsets), and the backend is
     installed. Loads no weights."""
+    from transformers import AutoConfig
+
+    _teacher_tokenizer(path_or_id)
+    try:
+        AutoConfig.from_pretrained(path_or_id)
+    except (OSError, ValueError) as error:
+        raise _cannot_load(path_or_id, error) from None
+    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise MyceliumError("teacher backend vllm is not installed: pip install -e '.[vllm]' "
+                            "(GPU machines), or set teacher.backend: transformers")
+
+
+def _teacher_tokenizer(path_or_id: str):
+    """The teacher's fast tokenizer, checked for exact char offsets; a local path that does
+    not exist is refused before transformers tries the hub with it."""
     local = Path(path_or_id).expanduser()
     if (local.is_absolute() or str(path_or_id).startswith((".", "~"))) and not local.is_dir():
         raise MyceliumError(f"teacher directory not found: {path_or_id} (expected a model "
                             "folder with config.json, or a hub id such as "
                             "Qwen/Qwen2.5-Math-7B-Instruct)")
-    from transformers import AutoConfig
-
     try:
-        AutoConfig.from_pretrained(path_or_id)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id)
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}") from None
+        raise _cannot_load(path_or_id, error) from None
     check_offset_mapping(tokenizer, f"teacher {path_or_id!r} has no usable tokenizer with an "
                          "offset mapping (exact char offsets need a tokenizers-backed fast "
                          "tokenizer, tokenizer.json)")
-    if backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise MyceliumError("teacher backend vllm is not installed: pip install -e '.[vllm]' "
-                            "(GPU machines), or set teacher.backend: transformers")
+    return tokenizer
+
+
+def _cannot_load(path_or_id: str, error: Exception) -> MyceliumError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}")
 
 
 def make_tiny_teacher(directory: Path, *, seed: int = 0, hidden_size: int = 64,
