@@ -353,3 +353,31 @@ def test_teacher_round_writes_traces_signals_and_counted_labels(tmp_path):
     if rows == 0:  # a random teacher reproduces no gold answer
         with pytest.raises(MyceliumError, match="no validated trace to train on"):
             run_round(full)
+
+
+def test_teacher_mops_up_the_problems_the_students_failed(finished_run, tmp_path):
+    """Round 2 with a teacher configured: the teacher writes CoT for exactly the train problems
+    whose student program did not validate, and labels are built for those only."""
+    from mycelium.teacher.models import make_tiny_teacher
+
+    make_tiny_teacher(tmp_path / "teacher", train_steps=0)
+    path = tmp_path / "mopup.yaml"
+    path.write_text(tiny_config(tmp_path).read_text() + (
+        "teacher: {model: ./teacher, max_new_tokens: 16, batch_size: 8}\n"))
+    config = load_round_config(path, {"home": str(tmp_path / "runs")})
+    # round 1 is the finished run's (reference labels: the teacher has no part in it)
+    run_dir = tmp_path / "runs" / "tiny"
+    shutil.copytree(finished_run / "split", run_dir / "split")
+    shutil.copytree(finished_run / "round-1", run_dir / "round-1")
+    (run_dir / "run.json").write_text(json.dumps({"result_hash": config.result_hash()}))
+    plan = prepare_round(config, 2, until="labels")
+    assert plan.stages == ("split", "student_solve", "teacher_cot", "signals", "labels")
+    run_round(plan)
+    solutions = [json.loads(line) for line in (plan.stage_dir("student_solve") /
+                 "shard-00000-of-00001" / "solutions.jsonl").read_text().splitlines()]
+    failed = {row["problem_id"] for row in solutions if not row["validated"]}
+    traces = (plan.stage_dir("teacher_cot") / "shard-00000-of-00001" / "traces.jsonl")
+    traced = {json.loads(line)["problem_id"] for line in traces.read_text().splitlines()}
+    assert traced == failed
+    marker = json.loads((plan.stage_dir("labels") / "shard-00000-of-00001" / MARKER).read_text())
+    assert marker["summary"]["problems"] == len(failed)
