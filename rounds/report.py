@@ -26,7 +26,9 @@ def round_summary(plan: Any) -> dict[str, Any]:
 
     markers = stage_markers(plan)
     stages = {}
-    every = [marker for found in markers.values() for marker in found]
+    # the split is run-level (done once, in round 1): it is not part of a later round's time
+    every = [marker for stage, found in markers.items() for marker in found
+             if stage != "split" or plan.round == 1]
     wall = (max(datetime.fromisoformat(marker["finished_at"]) for marker in every)
             - min(datetime.fromisoformat(marker["started_at"]) for marker in every)
             ).total_seconds() if every else 0.0
