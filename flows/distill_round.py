@@ -38,7 +38,14 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from mycelium.data.errors import MyceliumError
 from mycelium.rounds.config import load_round_config
 from mycelium.rounds.report import round_table_markdown, stage_table_markdown
-from mycelium.rounds.round import RoundPlan, Unit, prepare_round, run_unit_of, stage_groups
+from mycelium.rounds.round import (
+    RoundPlan,
+    Unit,
+    prepare_round,
+    round_summaries,
+    run_unit_of,
+    stage_groups,
+)
 
 Runner = Literal["threads", "dask"]
 
@@ -63,13 +70,7 @@ def run_stage(plan: RoundPlan, unit: Unit) -> dict[str, Any]:
 @task(persist_result=True)
 def publish_round(plan: RoundPlan) -> dict[str, Any]:
     """The round table and stage times as a Prefect markdown artifact."""
-    import json
-
-    summaries = []
-    for number in range(1, plan.round + 1):
-        path = plan.round_dir(number) / "report" / "round.json"
-        if path.is_file():
-            summaries.append(json.loads(path.read_text(encoding="utf-8")))
+    summaries = round_summaries(plan, plan.round)
     current = summaries[-1]
     markdown = (f"# {plan.config.name}, round {plan.round}\n\n"
                 f"Report: `{plan.report_path}`\n\n"

@@ -34,7 +34,6 @@ labels (round 1, or the mop-up), validate, train_tagger / train_classifier / tra
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -107,7 +106,12 @@ class RoundPlan:
 
 
 def run_home(config: RoundConfig) -> Path:
-    return Path(config.home or os.environ.get("MYCELIUM_HOME") or "runs")
+    """The config's home, else where `mycelium solve` looks ($MYCELIUM_HOME, else ./runs)."""
+    if config.home:
+        return Path(config.home)
+    from mycelium.specialists.inference import run_home as default_home
+
+    return default_home()
 
 
 def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None = None,
@@ -581,15 +585,20 @@ def report_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
     from mycelium.rounds.report import round_summary, write_round_report
 
     summary = round_summary(plan)
-    write_round_report(out, summary, [_previous_summary(plan, number)
-                                      for number in range(1, plan.round)])
+    write_round_report(out, summary, round_summaries(plan, plan.round - 1))
     log(f"report: {out / 'report.html'}")
     return {"report": str(out / "report.html"), "accuracy": summary["eval"].get("accuracy")}
 
 
-def _previous_summary(plan: RoundPlan, number: int) -> dict[str, Any]:
-    path = plan.round_dir(number) / "report" / "round.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"round": number}
+def round_summaries(plan: RoundPlan, last: int) -> list[dict[str, Any]]:
+    """round.json of rounds 1..last, as their report stages wrote them (a round without one
+    appears with its number only)."""
+    summaries = []
+    for number in range(1, last + 1):
+        path = plan.round_dir(number) / "report" / "round.json"
+        summaries.append(json.loads(path.read_text(encoding="utf-8")) if path.is_file()
+                         else {"round": number})
+    return summaries
 
 
 def stage_markers(plan: RoundPlan) -> dict[str, list[dict[str, Any]]]:
