@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mycelium.data.loaders import load_problems
-from mycelium.solver.gsm8k_gold import gold_check
+from mycelium.solver.reference.gsm8k_gold import gold_check
 
 GOAL_SECONDS = 30.0
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"

@@ -31,7 +31,8 @@ import torch
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import bundled_sample_path, load_problems
-from mycelium.specialists.inference import Specialists, find_checkpoints, solve_word_problems
+from mycelium.inference.word_problems import solve_word_problems
+from mycelium.specialists.registry import Specialists, find_checkpoints
 
 GOAL_SPEEDUP = 100.0
 COT_TOKENS = 256
@@ -50,8 +51,8 @@ def load_specialists(checkpoints: Path | None, scratch: Path) -> tuple[Specialis
     except MyceliumError:
         if checkpoints is not None:
             raise
-    from mycelium.specialists.bases import default_base
-    from mycelium.specialists.build import build_labels
+    from mycelium.specialists.labels.build import build_labels
+    from mycelium.specialists.models.bases import default_base
     from mycelium.specialists.training import TRAINERS, TrainConfig
 
     progress("no checkpoints: training each specialist for one step on the bundled sample")

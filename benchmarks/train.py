@@ -27,20 +27,20 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mycelium.data.gold import GoldProblem
 from mycelium.data.loaders import bundled_sample_path, load_problems
-from mycelium.data.records import GoldProblem
-from mycelium.solver.gsm8k_gold import build_gold_program
 from mycelium.solver.program import Constant, Literal, Quantity, StepRef, format_number
-from mycelium.specialists.encoding import pick_device
-from mycelium.specialists.labels import (
+from mycelium.solver.reference.gsm8k_gold import build_gold_program
+from mycelium.specialists.labels.schema import (
     LabelArg,
     LabelConstant,
     LabelQuantity,
     LabelStep,
     ProblemLabels,
-    problem_words,
-    read_labels,
 )
+from mycelium.specialists.labels.store import read_labels
+from mycelium.specialists.models.encoding import pick_device
+from mycelium.specialists.problem_view import problem_words
 from mycelium.specialists.training import TRAINERS, TrainConfig
 
 GOAL_MINUTES = 30.0

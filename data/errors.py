@@ -9,3 +9,14 @@ class MyceliumError(Exception):
     """A user-facing error: bad input, a missing file, an unknown name."""
 
     exit_code = 2
+
+
+class Dropped(Exception):
+    """A problem dropped by a stage, with a snake_case `reason` that the stage counts (a label
+    that cannot be built or does not validate; a MATH problem the structure parser cannot read)
+    and a free-text `detail`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -12,7 +12,6 @@ rows are numbered from 1 in the same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +20,9 @@ from typing import Any
 
 from mycelium.data.answers import gsm8k_final_answer_text, parse_number
 from mycelium.data.errors import MyceliumError
-from mycelium.data.records import DATASET_NAMES, Gold, GoldProblem, Problem
+from mycelium.data.gold import Gold, GoldProblem
+from mycelium.data.io import iter_jsonl
+from mycelium.data.records import DATASET_NAMES, Problem
 
 # Hub defaults: what `load_problems("gsm8k", "openai/gsm8k")` means without further arguments.
 HUB_CONFIGS = {"openai/gsm8k": "main"}
@@ -95,23 +96,6 @@ def row_to_gold_problem(dataset: str, row: Mapping[str, Any]) -> GoldProblem:
     return GoldProblem(problem=problem, gold=gold)
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any | ValueError]]:
-    """(line number, parsed object or the ValueError that explains why not) for each line."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield number, ValueError(f"not UTF-8 ({error.reason} at byte {error.start})")
-                continue
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except json.JSONDecodeError as error:
-                yield number, ValueError(f"malformed JSON ({error.msg}, column {error.colno})")
-
-
 def _library_rows(source: str, *, split: str, config: str | None) -> Iterator[tuple[int, Any]]:
     """Rows of a Parquet/JSON file, a local dataset folder or a hub id, through `datasets`."""
     import datasets  # heavy import, only for these sources
@@ -147,7 +131,7 @@ def iter_rows(source: str | Path, *, split: str = "train",
         raise MyceliumError(f"dataset file not found: {source} (expected a .jsonl, .json or "
                             ".parquet file, a dataset folder, or a hub id such as openai/gsm8k)")
     if path.is_file() and path.suffix not in {".parquet", ".json"}:
-        return _jsonl_rows(path)
+        return iter_jsonl(path)
     return _library_rows(str(path) if path.exists() else str(source), split=split, config=config)
 
 
@@ -213,7 +197,7 @@ def read_solve_inputs(path: Path, dataset: str) -> list[SolveInput]:
     if not path.is_file():
         raise MyceliumError(f"{path}: no such file (expected a JSONL file of problems)")
     inputs = []
-    for number, row in _jsonl_rows(path):
+    for number, row in iter_jsonl(path):
         if isinstance(row, ValueError):
             reason = "not_utf8" if str(row).startswith("not UTF-8") else "not_json"
             inputs.append(SolveInput(number, None, reason, str(row)))

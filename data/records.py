@@ -1,8 +1,8 @@
 """Typed records at stage boundaries, written one per line as JSONL.
 
 `Problem` is what inference sees: it has no answer field, so no inference function can receive a
-gold answer through it. The gold answer lives in `Gold`, and `GoldProblem` pairs the two for the
-places that may use it: validating training traces and scoring evaluations.
+gold answer through it. The gold answer lives in its own module (data/gold.py), which inference
+never imports, directly or through another module: an import-linter contract checks it.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def problem_id(dataset: str, text: str) -> str:
     return f"{dataset}-{digest[:16]}"
 
 
-class _Record(BaseModel):
+class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Problem(_Record):
+class Problem(Record):
     """A problem as inference sees it: text and metadata, never the answer."""
 
     id: str
@@ -52,22 +52,7 @@ class Problem(_Record):
         return cls(id=problem_id(dataset, text), dataset=dataset, text=text, meta=meta)
 
 
-class Gold(_Record):
-    """The dataset's answer for one problem: the final answer text and the worked solution."""
-
-    problem_id: str
-    answer: str
-    solution: str
-
-
-class GoldProblem(_Record):
-    """A problem with its gold answer: for trace validation and scoring only."""
-
-    problem: Problem
-    gold: Gold
-
-
-class TeacherTrace(_Record):
+class TeacherTrace(Record):
     """A teacher's chain-of-thought for one problem, with exact token ↔ char alignment.
 
     The teacher-forced capture pass runs over `prompt_ids + cot_ids`. `prompt_problem_spans[i]`
@@ -86,7 +71,7 @@ class TeacherTrace(_Record):
     finished: bool  # False when generation stopped at max_new_tokens
 
 
-class Segment(_Record):
+class Segment(Record):
     """One computation step of the CoT: a token range and its word-aligned char span."""
 
     token_start: int
@@ -99,7 +84,7 @@ class Segment(_Record):
     operands: list[dict]  # numbers in the segment matched to problem quantities
 
 
-class Signals(_Record):
+class Signals(Record):
     """Everything the label builder needs from one teacher trace.
 
     `status` is "ok", or a snake_case reason for an explicit empty result ("empty_cot",
@@ -118,7 +103,7 @@ class Signals(_Record):
     config_hash: str
 
 
-class SolveResult(_Record):
+class SolveResult(Record):
     """What inference says about one problem; one JSONL line of `mycelium solve --output`.
 
     `status`: "ok" (an answer), "no_answer" (a valid problem nothing could solve: `reason` says
@@ -144,7 +129,7 @@ class SolveResult(_Record):
     seconds: float = 0.0
 
 
-class EvalRecord(_Record):
+class EvalRecord(Record):
     """One evaluated problem: a line of an eval's samples.jsonl (the report is built from these,
     never by running the models again). `attribution` is the first stage that went wrong for a
     failure ("" for a correct answer); `gold_*` fields come from validated labels when the

@@ -17,17 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mycelium.data.errors import MyceliumError
+from mycelium.data.gold import GoldProblem
 from mycelium.data.io import write_jsonl_atomic
 from mycelium.data.loaders import load_problems
-from mycelium.data.records import GoldProblem
 
 DEFAULT_DEV_FRACTION = 0.1
 _SPLIT_SALT = "mycelium-dev-split-v1"  # changing it reshuffles every split: never do so silently
 
 
+def hash_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by `key` alone: the first 8 bytes of its SHA-256. Every split by
+    problem id (the dev split here, the training loop's held-out share) compares this with its
+    fraction, so a problem's side never depends on file order or on other problems."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+
+
 def is_dev(problem_id: str, dev_fraction: float = DEFAULT_DEV_FRACTION) -> bool:
-    digest = hashlib.sha256(f"{_SPLIT_SALT}\n{problem_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < dev_fraction
+    return hash_fraction(f"{_SPLIT_SALT}\n{problem_id}") < dev_fraction
 
 
 def to_row(item: GoldProblem) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +24,7 @@ from rich.table import Table
 from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_jsonl_atomic
 from mycelium.data.loaders import bundled_sample_path, load_problems
-from mycelium.solver.gsm8k_gold import gold_check
+from mycelium.solver.reference.gsm8k_gold import gold_check
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mycelium: distil a teacher's math reasoning into tiny specialists.")
@@ -57,15 +56,9 @@ def _stages():
 
             yield report
         return
-    started, printed = time.monotonic(), {}
+    from mycelium.data.progress import tenths
 
-    def report(stage: str, done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if printed.get(stage) != tenth:
-            printed[stage] = tenth
-            stderr.print(f"{stage}: {done}/{total} ({time.monotonic() - started:.0f} s)",
-                         highlight=False)
-
+    report = tenths(lambda line: stderr.print(line, highlight=False))
     yield report
 
 
@@ -248,8 +241,8 @@ def label_command(
 ) -> None:
     """Build execution-validated labels (IO tags, groups, operations, typed arguments) and write
     them as a Parquet label store."""
-    from mycelium.specialists.build import build_labels, exclusion_texts
-    from mycelium.specialists.labels import write_labels
+    from mycelium.specialists.labels.build import build_labels, exclusion_texts
+    from mycelium.specialists.labels.store import write_labels
 
     if file is None and dataset != "gsm8k":
         raise MyceliumError("--file is required for --dataset math (the bundled sample is GSM8K)")
@@ -260,7 +253,8 @@ def label_command(
         rows, manifest = build_labels(
             loaded.problems, dataset=dataset, source=source, round=round_number,
             signals_dir=signals, exclude=excluded,
-            progress=lambda done, total: progress.update(progress.task_ids[0], completed=done))
+            progress=lambda stage, done, total: progress.update(progress.task_ids[0],
+                                                                completed=done))
     write_labels(out, rows, manifest)
     summary = {**manifest.to_json(), "bad_rows": len(loaded.bad), "out": str(out)}
     if as_json:
@@ -297,8 +291,8 @@ def train_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
     """Train one specialist on a label store and save a self-describing checkpoint."""
-    from mycelium.specialists.bases import default_base
-    from mycelium.specialists.labels import read_labels
+    from mycelium.specialists.labels.store import read_labels
+    from mycelium.specialists.models.bases import default_base
     from mycelium.specialists.training import TRAINERS, TrainConfig
 
     if specialist not in TRAINERS:
@@ -328,7 +322,7 @@ def train_command(
 
 def _specialists_for(problems: list, checkpoints: Path | None, cpu: bool):
     """The trained specialists, or None when every problem is MATH (its tracks need none)."""
-    from mycelium.specialists.inference import Specialists, find_checkpoints
+    from mycelium.specialists.registry import Specialists, find_checkpoints
 
     try:
         directory = find_checkpoints(checkpoints)
@@ -369,8 +363,8 @@ def solve_command(
     its own status), 2 when the command cannot run."""
     from mycelium.data.loaders import guess_dataset, read_solve_inputs
     from mycelium.data.records import Problem, SolveResult
-    from mycelium.specialists.inference import check_text
-    from mycelium.specialists.solve import solve_problems
+    from mycelium.inference.solve import solve_in_chunks, solve_problems
+    from mycelium.inference.word_problems import check_text
 
     if (text is None) == (input_file is None):
         raise MyceliumError("give either a problem TEXT or --input FILE, not both or neither")
@@ -393,11 +387,8 @@ def solve_command(
     inputs = read_solve_inputs(input_file, dataset)
     problems = [item.problem for item in inputs if item.problem is not None]
     specialists = _specialists_for(problems, checkpoints, cpu)
-    solved: list[SolveResult] = []
     with _stages() as report:
-        for start in range(0, len(problems), 32):
-            solved += solve_problems(problems[start:start + 32], specialists, config)
-            report("solving", len(solved), len(problems))
+        solved = solve_in_chunks(problems, specialists, config, progress=report, stage="solving")
     answers = iter(solved)
     rows = []
     for item in inputs:
@@ -453,8 +444,8 @@ def eval_command(
 ) -> None:
     """Accuracy, beam hit and error attribution on a file with gold answers; writes per-sample
     JSONL, results.json and a self-contained HTML report."""
-    from mycelium.specialists.evaluate import evaluate, write_eval
-    from mycelium.specialists.labels import read_labels
+    from mycelium.evaluation.evaluate import evaluate, write_eval
+    from mycelium.specialists.labels.store import read_labels
 
     loaded = load_problems(dataset, file, skip_bad=skip_bad, limit=limit)
     if not loaded.problems:

@@ -37,12 +37,11 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from mycelium.data.errors import MyceliumError
 from mycelium.rounds.config import load_round_config
-from mycelium.rounds.report import round_table_markdown, stage_table_markdown
+from mycelium.rounds.report import round_summaries, round_table_markdown, stage_table_markdown
 from mycelium.rounds.round import (
     RoundPlan,
     Unit,
     prepare_round,
-    round_summaries,
     run_unit_of,
     stage_groups,
 )

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mycelium.data.io import write_text_atomic
+from mycelium.rounds.markers import read_marker
+from mycelium.rounds.round import stage_groups
 
 
 def round_summary(plan: Any) -> dict[str, Any]:
-    from mycelium.rounds.round import stage_markers
-
     markers = stage_markers(plan)
     stages = {}
     # the split is run-level (done once, in round 1): it is not part of a later round's time
@@ -140,3 +140,25 @@ one worker would take).</p>
 """
     write_text_atomic(out_dir / "report.html", page)
     return out_dir / "report.html"
+
+
+def round_summaries(plan: Any, last: int) -> list[dict[str, Any]]:
+    """round.json of rounds 1..last, as their report stages wrote them (a round without one
+    appears with its number only)."""
+    summaries = []
+    for number in range(1, last + 1):
+        path = plan.round_dir(number) / "report" / "round.json"
+        summaries.append(json.loads(path.read_text(encoding="utf-8")) if path.is_file()
+                         else {"round": number})
+    return summaries
+
+
+def stage_markers(plan: Any) -> dict[str, list[dict[str, Any]]]:
+    """stage -> the markers of its finished units (one per shard for sharded stages)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for group in stage_groups(plan):
+        for unit in group:
+            marker = read_marker(plan.unit_dir(unit))
+            if marker is not None:
+                found.setdefault(unit.stage, []).append(marker)
+    return found

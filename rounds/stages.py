@@ -1,114 +1,310 @@
-"""Completion markers: how a killed round resumes without redoing finished work.
+"""The stages of a distillation round, each a plain function over the run folder: it reads what
+earlier stages wrote, writes its own output into `out` (atomically), and returns the numbers its
+completion marker records. rounds/round.py schedules them and writes the markers
+(rounds/markers.py); nothing here knows about Prefect.
 
-A unit of work (a whole stage, or one shard of a stage that processes problems) writes its
-outputs atomically (temp file + rename, data/io.py) and then, last, its marker
-`<dir>/_done.json` holding what it did (counts, seconds, when). A unit whose marker exists is
-finished and is skipped on a rerun; a unit without one is redone from scratch (its partial
-outputs are overwritten). So a kill at any instant loses at most the unit in progress, and no
-output is counted twice: merges read only marked units.
-
-Shards: a stage over problems runs as `world_size` shards; shard `rank` takes problems
-`rank, rank + world_size, ...` of the train split, and merges put rows back in train order, so
-any number of workers produces the same merged output.
-
-Fault injection for crash-safety tests (documented, never set in normal use):
-`MYCELIUM_CRASH_AT=STAGE[:N]` makes the process SIGKILL itself just before the (N+1)-th marker of
-STAGE would be written (N defaults to 0), i.e. inside that stage, after its outputs and before it
-is recorded as finished.
+    split_stage(plan, out, log)                 student_solve_stage(plan, shard, out, log)
+    teacher_cot_stage / signals_stage / labels_stage (plan, shard, out, log)
+    validate_stage(plan, out, log)              train_stage(plan, name, out, log)
+    eval_stage(plan, out, log)                  report_stage(plan, out, log)
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import threading
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from mycelium.data.io import write_text_atomic
+from mycelium.data.errors import MyceliumError
+from mycelium.data.gold import GoldProblem
+from mycelium.data.io import read_jsonl, write_jsonl_atomic, write_text_atomic
+from mycelium.data.loaders import bundled_sample_path, load_problems
+from mycelium.data.progress import tenths
+from mycelium.data.records import normalize_text
+from mycelium.data.splits import is_dev, to_row
+from mycelium.rounds.markers import Shard, shards
+from mycelium.rounds.store import merge_traces
 
-MARKER = "_done.json"
-CRASH_ENV = "MYCELIUM_CRASH_AT"
-T = TypeVar("T")
-_markers_written: dict[str, int] = {}
-
-
-@dataclass(frozen=True)
-class Shard:
-    rank: int = 0
-    world_size: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"shard rank {self.rank} outside world size {self.world_size}")
-
-    @property
-    def name(self) -> str:
-        return f"shard-{self.rank:05d}-of-{self.world_size:05d}"
-
-    def take(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.rank::self.world_size])
+if TYPE_CHECKING:
+    from mycelium.rounds.round import Log, RoundPlan
 
 
-def shards(world_size: int) -> list[Shard]:
-    return [Shard(rank, world_size) for rank in range(world_size)]
+def split_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    """Train problems and a dev split (carved by problem id, or the configured dev file minus
+    nothing: train then drops every problem whose text is in dev)."""
+    config = plan.config
+    source = config.train_file or bundled_sample_path()
+    items = load_problems(config.dataset, source).problems
+    if config.dev_file:
+        dev = load_problems(config.dataset, config.dev_file).problems
+        dev_texts = {normalize_text(item.problem.text) for item in dev}
+        train = [item for item in items if normalize_text(item.problem.text) not in dev_texts]
+    else:
+        dev = [item for item in items if is_dev(item.problem.id, config.dev_fraction)]
+        train = [item for item in items if not is_dev(item.problem.id, config.dev_fraction)]
+    if not train or not dev:
+        raise MyceliumError(f"train file {source}: {len(train)} train and {len(dev)} dev "
+                            "problems; both must be non-empty (a larger file, or another "
+                            "dev_fraction / dev_file)")
+    write_jsonl_atomic(out / "train.jsonl", map(to_row, train))
+    write_jsonl_atomic(out / "dev.jsonl", map(to_row, dev))
+    write_text_atomic(plan.run_dir / "run.json", json.dumps({
+        "result_hash": config.result_hash(), "config": config.model_dump()}, indent=2) + "\n")
+    log(f"split: {len(train)} train, {len(dev)} dev problems from {source}")
+    return {"train": len(train), "dev": len(dev), "source": str(source)}
 
 
-def read_marker(directory: Path) -> dict[str, Any] | None:
-    path = Path(directory) / MARKER
+def train_items(plan: RoundPlan) -> list[GoldProblem]:
+    return load_problems(plan.config.dataset, plan.stage_dir("split") / "train.jsonl").problems
+
+
+def dev_items(plan: RoundPlan) -> list[GoldProblem]:
+    items = load_problems(plan.config.dataset, plan.stage_dir("split") / "dev.jsonl").problems
+    return items[:plan.config.eval.limit] if plan.config.eval.limit else items
+
+
+def _search_config(plan: RoundPlan):
+    from mycelium.solver.search import SearchConfig
+
+    return SearchConfig(**plan.config.search)
+
+
+def _set_threads(plan: RoundPlan) -> None:
+    if plan.config.students.threads:
+        import torch
+
+        torch.set_num_threads(plan.config.students.threads)
+
+
+def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
+    """The previous round's students solve this shard's train problems (no gold answer reaches
+    them); a program whose answer equals the gold answer becomes a `student` trace if its labels
+    re-execute to it."""
+    from mycelium.data.errors import Dropped
+    from mycelium.evaluation.evaluate import answers_match
+    from mycelium.inference.solve import solve_in_chunks
+    from mycelium.signals.clauses import clause_spans_many
+    from mycelium.solver.program import Program
+    from mycelium.specialists.labels.gsm8k import labels_from_program
+    from mycelium.specialists.registry import Specialists
+
+    _set_threads(plan)
+    items = shard.take(train_items(plan))
+    specialists = Specialists.load(plan.round_dir(plan.round - 1) / "checkpoints",
+                                   use_cpu=plan.config.students.use_cpu)
+    results = solve_in_chunks([item.problem for item in items], specialists,
+                              _search_config(plan), progress=tenths(log),
+                              stage=f"student_solve[{shard.rank}]")
+    solved = [item for item, result in zip(items, results, strict=True)
+              if answers_match(plan.config.dataset, item.gold.answer, result.answer)]
+    clauses = dict(zip((item.problem.id for item in solved),
+                       clause_spans_many(item.problem.text for item in solved), strict=True))
+    outcomes, rows = [], []
+    counts: Counter = Counter()
+    for item, result in zip(items, results, strict=True):
+        outcome = {"problem_id": item.problem.id, "status": result.status,
+                   "answer": result.answer, "correct": False, "validated": False}
+        if item.problem.id in clauses:
+            outcome["correct"] = True
+            try:
+                row = labels_from_program(item, Program.from_json(result.program),
+                                          source="student", clauses=clauses[item.problem.id])
+                rows.append(replace(row, round=plan.round,
+                                    config_hash=plan.config.result_hash()))
+                outcome["validated"] = True
+            except Dropped as drop:
+                outcome["drop"] = drop.reason
+        counts["correct" if outcome["correct"] else "failed"] += 1
+        counts["validated"] += outcome["validated"]
+        outcomes.append(outcome)
+    write_jsonl_atomic(out / "rows.jsonl", (row.to_row() for row in rows))
+    write_jsonl_atomic(out / "solutions.jsonl", outcomes)
+    return {"problems": len(items), **counts}
+
+
+def teacher_problems(plan: RoundPlan) -> list[GoldProblem]:
+    """What the teacher solves: every train problem in round 1, else the students' failures."""
+    items = train_items(plan)
+    if plan.round == 1:
+        return items
+    failed: set[str] = set()
+    for shard in shards(plan.world_size):
+        path = plan.stage_dir("student_solve", shard) / "solutions.jsonl"
+        failed |= {row["problem_id"] for row in _jsonl(path) if not row["validated"]}
+    return [item for item in items if item.problem.id in failed]
+
+
+def _signals_config(plan: RoundPlan):
+    from mycelium.teacher.capture import CaptureConfig
+    from mycelium.teacher.generate import GenerationConfig
+    from mycelium.teacher.pipeline import SignalsRunConfig
+
+    teacher = plan.config.teacher
+    return SignalsRunConfig(
+        generation=GenerationConfig(max_new_tokens=teacher.max_new_tokens,
+                                    batch_size=teacher.batch_size, backend=teacher.backend,
+                                    tensor_parallel_size=teacher.tensor_parallel_size),
+        capture=CaptureConfig(layers=teacher.layers),
+        capture_batch_size=teacher.capture_batch_size)
+
+
+def _load_teacher(plan: RoundPlan):
+    from mycelium.teacher.models import load_teacher
+
+    teacher = plan.config.teacher
+    return load_teacher(teacher.model, dtype=teacher.dtype, device=teacher.device)
+
+
+def teacher_cot_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.teacher.pipeline import generate_cot
+
+    problems = [item.problem for item in shard.take(teacher_problems(plan))]
+    traces = generate_cot(_load_teacher(plan), problems, _signals_config(plan),
+                          tenths(log, prefix=f"teacher_cot[{shard.rank}] "))
+    write_jsonl_atomic(out / "traces.jsonl", (trace.model_dump() for trace in traces))
+    return {"problems": len(problems),
+            "empty_cot": sum(1 for trace in traces if not trace.cot_text.strip()),
+            "unfinished": sum(1 for trace in traces if not trace.finished)}
+
+
+def signals_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.data.records import TeacherTrace
+    from mycelium.teacher.pipeline import signals_from_traces
+
+    problems = [item.problem for item in shard.take(teacher_problems(plan))]
+    traces = [TeacherTrace.model_validate(row) for row in
+              _jsonl(plan.stage_dir("teacher_cot", shard) / "traces.jsonl")]
+    run = signals_from_traces(_load_teacher(plan), problems, traces, out, _signals_config(plan),
+                              tenths(log, prefix=f"signals[{shard.rank}] "))
+    return {"problems": len(problems), "status": dict(run.counts)}
+
+
+def labels_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
+    """Execution-validated labels for this shard: reference labels in round 1 with
+    source=reference, else from the teacher's signals of the same shard."""
+    from mycelium.specialists.labels.build import build_labels
+
+    teacher = "signals" in plan.stages
+    items = shard.take(teacher_problems(plan) if teacher else train_items(plan))
+    rows, manifest = build_labels(
+        items, dataset=plan.config.dataset, source="teacher" if teacher else "reference",
+        round=plan.round, signals_dir=plan.stage_dir("signals", shard) if teacher else None,
+        progress=tenths(log, prefix=f"shard {shard.rank} "))
+    write_jsonl_atomic(out / "rows.jsonl", (row.to_row() for row in rows))
+    return manifest.to_json()
+
+
+def validate_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.specialists.labels.schema import ProblemLabels
+    from mycelium.specialists.labels.store import (
+        LabelManifest,
+        config_hash,
+        read_labels,
+        write_labels,
+    )
+
+    previous = read_labels(plan.round_dir(plan.round - 1) / "traces") if plan.round > 1 else []
+    new = []
+    for stage in ("labels", "student_solve"):
+        if stage in plan.stages:
+            for shard in shards(plan.world_size):
+                new += [ProblemLabels.from_row(row)
+                        for row in _jsonl(plan.stage_dir(stage, shard) / "rows.jsonl")]
+    order = {item.problem.id: index for index, item in enumerate(train_items(plan))}
+    merged = merge_traces(previous, new, order)
+    if not merged.rows:
+        raise MyceliumError(f"round {plan.round}: no validated trace to train on (new rows "
+                            f"rejected: {dict(merged.rejected)}); check the labels stage "
+                            "counts in the round folder")
+    sources = sorted({row.source for row in merged.rows})
+    manifest = LabelManifest(
+        dataset=plan.config.dataset, source="+".join(sources), round=plan.round,
+        config_hash=config_hash({"round_config": plan.config.result_hash()}),
+        problems=len({row.problem_id for row in merged.rows}), validated=len(merged.rows),
+        dropped={f"rejected_{reason}": count for reason, count in merged.rejected.items()},
+        with_gold=len(order))
+    write_labels(out, merged.rows, manifest)
+    by_source = Counter(row.source for row in merged.rows)
+    log(f"validate: store {len(merged.rows)} traces ({dict(by_source)}); added "
+        f"{dict(merged.added)}")
+    return {"traces": len(merged.rows), "previous": len(previous), "added": dict(merged.added),
+            "duplicates": dict(merged.duplicates), "rejected": dict(merged.rejected),
+            "by_source": dict(by_source), "problems_covered": manifest.problems,
+            "train_problems": len(order)}
+
+
+_IMPORTS = threading.Lock()
+
+
+def _import_training() -> None:
+    """transformers resolves its names lazily and not thread-safely: three trainers starting
+    side by side in threads raced into ImportError ("cannot import name 'set_seed'"), so the
+    names they use are resolved once, under a lock."""
+    with _IMPORTS:
+        import transformers
+
+        for name in ("set_seed", "AutoTokenizer", "AutoConfig", "AutoModel",
+                     "AutoModelForTokenClassification", "AutoModelForSequenceClassification",
+                     "AutoModelForCausalLM"):
+            getattr(transformers, name)
+        from mycelium.specialists.registry import SPECIALISTS
+
+        for spec in SPECIALISTS.values():
+            spec.creator()
+
+
+def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, Any]:
+    _import_training()
+    from mycelium.specialists.labels.store import read_labels
+    from mycelium.specialists.models.bases import default_base
+    from mycelium.specialists.training import TRAINERS, TrainConfig
+
+    _set_threads(plan)
+    students = plan.config.students
+    labels = read_labels(plan.stage_dir("validate"))
+    config = TrainConfig(epochs=students.epochs, max_steps=students.max_steps,
+                         batch_size=students.batch_size, learning_rate=students.learning_rate,
+                         head_learning_rate=students.head_learning_rate, round=plan.round,
+                         use_cpu=students.use_cpu, progress=False)
+    log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
+    result = TRAINERS[name](labels, students.base or default_base(), out, config, None,
+                            tenths(log))
+    metrics = {key: value for key, value in result.metrics.items()
+               if isinstance(value, int | float | str | bool)}
+    return {"metrics": metrics, "train_examples": result.train_examples,
+            "eval_examples": result.eval_examples, "train_seconds": round(result.train_seconds, 2)}
+
+
+def eval_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.evaluation.evaluate import evaluate, write_eval
+    from mycelium.specialists.registry import Specialists
+
+    _set_threads(plan)
+    items = dev_items(plan)
+    specialists = Specialists.load(plan.checkpoints, use_cpu=plan.config.students.use_cpu)
+    records, summary = evaluate(plan.config.dataset, items, specialists,
+                                config=_search_config(plan),
+                                labels=None if plan.config.eval.attribution else {},
+                                progress=tenths(log, prefix="eval/"))
+    write_eval(out, records, summary)
+    log(f"eval: accuracy {summary['accuracy']:.4f} ({summary['correct']}/{summary['n']})")
+    return {key: summary[key] for key in ("n", "correct", "accuracy", "beam_hit",
+                                          "attribution", "stage_accuracy") if key in summary}
+
+
+def report_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.rounds.report import round_summaries, round_summary, write_round_report
+
+    summary = round_summary(plan)
+    write_round_report(out, summary, round_summaries(plan, plan.round - 1))
+    log(f"report: {out / 'report.html'}")
+    return {"report": str(out / "report.html"), "accuracy": summary["eval"].get("accuracy")}
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def is_done(directory: Path) -> bool:
-    return (Path(directory) / MARKER).is_file()
-
-
-def write_marker(directory: Path, stage: str, summary: dict[str, Any], started: float) -> dict:
-    """Record a unit as finished (after all its outputs are in place)."""
-    _maybe_crash(stage)
-    marker = {"stage": stage, "summary": summary,
-              "seconds": round(time.time() - started, 3), "started_at": _iso(started),
-              "finished_at": _iso(time.time()), "pid": os.getpid()}
-    write_text_atomic(Path(directory) / MARKER, json.dumps(marker, indent=2) + "\n")
-    return marker
-
-
-def run_unit(directory: Path, stage: str, work: Callable[[Path], dict[str, Any]],
-             log: Callable[[str], None] | None = None, label: str | None = None
-             ) -> dict[str, Any]:
-    """Run `work(directory)` unless `directory` is already marked done; returns the marker
-    (with `"skipped": True` when it was). `label` names the unit in logs (a shard's rank)."""
-    directory = Path(directory)
-    found = read_marker(directory)
-    if found is not None:
-        if log:
-            log(f"{label or stage}: already done in {directory} ({found['finished_at']}); "
-                "skipped")
-        return {**found, "skipped": True}
-    directory.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    summary = work(directory)
-    return {**write_marker(directory, stage, summary, started), "skipped": False}
-
-
-def _maybe_crash(stage: str) -> None:
-    wanted = os.environ.get(CRASH_ENV)
-    if not wanted:
-        return
-    name, _, count = wanted.partition(":")
-    if name != stage:
-        return
-    seen = _markers_written.get(stage, 0)
-    _markers_written[stage] = seen + 1
-    if seen == int(count or 0):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+        raise MyceliumError(f"{path} is missing: the stage that writes it has not finished")
+    return read_jsonl(path)

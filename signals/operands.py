@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
-from mycelium.solver.prose_math import find_equations
 from mycelium.solver.quantities import Linker, Mention, find_mentions
+from mycelium.solver.reference.prose_math import find_equations
 
 OperandKind = Literal["problem", "constant", "unlinked", "result"]
 

@@ -57,7 +57,7 @@ def _minilm() -> Check:
     try:
         from transformers import AutoTokenizer
 
-        from mycelium.specialists.bases import default_base
+        from mycelium.specialists.models.bases import default_base
 
         path = default_base()
         AutoTokenizer.from_pretrained(path)
@@ -88,7 +88,7 @@ def environment_checks() -> list[Check]:
 
 def checkpoint_dirs(root: Path) -> list[Path]:
     """`root` itself when it is a checkpoint, else its checkpoint subfolders (tagger/, ...)."""
-    from mycelium.specialists.checkpoint import INFO_FILE
+    from mycelium.specialists.models.checkpoint import INFO_FILE
 
     root = Path(root)
     if not root.is_dir():
@@ -104,7 +104,7 @@ def checkpoint_dirs(root: Path) -> list[Path]:
 
 def sample_prediction(specialist: str, model: Any) -> str:
     """One prediction on SAMPLE_PROBLEM, in words: proof that the checkpoint loads and runs."""
-    from mycelium.specialists.labels_gsm8k import candidate_constants, candidate_quantities
+    from mycelium.specialists.problem_view import candidate_constants, candidate_quantities
 
     text = SAMPLE_PROBLEM
     question = text.index("How many")
@@ -116,7 +116,7 @@ def sample_prediction(specialist: str, model: Any) -> str:
         scores = model.predict([text], [[[(question, len(text))]]])[0][0]
         best = max(scores, key=scores.get)
         return f"question clause -> {best} (log-prob {scores[best]:.3f})"
-    from mycelium.specialists.extractor import ArgumentQuery
+    from mycelium.specialists.models.extractor import ArgumentQuery
 
     query = ArgumentQuery(text, candidate_quantities(text), candidate_constants(text),
                           ["DIV", "ADD"], [[(0, question)], [(question, len(text))]])
@@ -130,7 +130,8 @@ def describe_checkpoint(path: Path) -> dict[str, Any]:
     """What the checkpoint says it is, plus one prediction on a sample problem."""
     from dataclasses import asdict
 
-    from mycelium.specialists.checkpoint import load_specialist, read_checkpoint_info
+    from mycelium.specialists.models.checkpoint import read_checkpoint_info
+    from mycelium.specialists.registry import load_specialist
 
     info = read_checkpoint_info(path)
     model = load_specialist(path, use_cpu=True)

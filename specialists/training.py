@@ -21,7 +21,7 @@ steps), so "examples" below are problems.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 import sys
 import time
@@ -34,9 +34,12 @@ from typing import Any, Protocol
 import torch
 
 from mycelium.data.errors import MyceliumError
-from mycelium.specialists.checkpoint import CheckpointInfo, training_data_hash
-from mycelium.specialists.encoding import move, pick_device
-from mycelium.specialists.labels import ProblemLabels
+from mycelium.data.progress import Progress
+from mycelium.data.splits import hash_fraction
+from mycelium.specialists.labels.schema import ProblemLabels
+from mycelium.specialists.models.checkpoint import CheckpointInfo, training_data_hash
+from mycelium.specialists.models.encoding import move, pick_device
+from mycelium.specialists.registry import SPECIALISTS
 
 
 @dataclass
@@ -99,8 +102,8 @@ class Specialist(Protocol):
 
 
 def held_out(problem_id: str, fraction: float) -> bool:
-    digest = hashlib.sha256(problem_id.encode()).hexdigest()
-    return int(digest[:8], 16) / 0x1_0000_0000 < fraction
+    # unsalted, unlike the dev split: a different share of the train side than dev's
+    return hash_fraction(problem_id) < fraction
 
 
 def split_labels(labels: list[ProblemLabels], eval_labels: list[ProblemLabels] | None,
@@ -132,14 +135,14 @@ def batch_order(lengths: list[int], batch_size: int, group_by_length: bool,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-StepCallback = Callable[[int, int, float], None]  # (steps done, total steps, last loss)
 
 
 def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
-        config: TrainConfig, on_step: StepCallback | None = None) -> TrainResult:
+        config: TrainConfig, on_step: Progress | None = None) -> TrainResult:
     """AdamW (body and head at their own rates) with linear warm-up/decay, evaluation after
     each epoch, early stopping on the eval loss, best weights restored at the end.
-    `on_step` is told after every optimizer step (progress where no tqdm bar is shown)."""
+    `on_step(stage, steps done, total steps)` is told after every optimizer step (progress where
+    no tqdm bar is shown)."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -189,7 +192,7 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
             if on_step is not None:
-                on_step(len(result.losses), total, result.losses[-1])
+                on_step(f"train {specialist.name}", len(result.losses), total)
             if len(result.losses) >= total:
                 break
         result.train_seconds += time.perf_counter() - started
@@ -223,7 +226,7 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
 def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base: str | Path,
            out_dir: str | Path, config: TrainConfig,
            eval_labels: list[ProblemLabels] | None,
-           on_step: StepCallback | None = None) -> TrainResult:
+           on_step: Progress | None = None) -> TrainResult:
     started = time.perf_counter()
     if not labels:
         raise MyceliumError("no labels to train on: the label list is empty (build a label "
@@ -256,36 +259,20 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
     return result
 
 
-def train_tagger(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
-                 config: TrainConfig | None = None,
-                 eval_labels: list[ProblemLabels] | None = None,
-                 on_step: StepCallback | None = None) -> TrainResult:
-    from mycelium.specialists.tagger import Tagger
-
-    return _train(Tagger.create, labels, base, out_dir, config or TrainConfig(), eval_labels,
-                  on_step)
-
-
-def train_classifier(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
-                     config: TrainConfig | None = None,
+def train_specialist(name: str, labels: list[ProblemLabels], base: str | Path,
+                     out_dir: str | Path, config: TrainConfig | None = None,
                      eval_labels: list[ProblemLabels] | None = None,
-                 on_step: StepCallback | None = None) -> TrainResult:
-    from mycelium.specialists.classifier import Classifier
-
-    return _train(Classifier.create, labels, base, out_dir, config or TrainConfig(),
+                     on_step: Progress | None = None) -> TrainResult:
+    """Train the specialist `name` (a row of specialists/registry.py) and save its checkpoint.
+    The extractor is a ScoringExtractor on an encoder base, a GenerativeExtractor on a causal
+    LM base."""
+    if name not in SPECIALISTS:
+        raise MyceliumError(f"unknown specialist {name!r}: expected one of "
+                            f"{', '.join(SPECIALISTS)}")
+    return _train(SPECIALISTS[name].creator(), labels, base, out_dir, config or TrainConfig(),
                   eval_labels, on_step)
 
 
-def train_extractor(labels: list[ProblemLabels], base: str | Path, out_dir: str | Path,
-                    config: TrainConfig | None = None,
-                    eval_labels: list[ProblemLabels] | None = None,
-                 on_step: StepCallback | None = None) -> TrainResult:
-    """A ScoringExtractor on an encoder base, a GenerativeExtractor on a causal LM base."""
-    from mycelium.specialists.extractor import create_extractor
-
-    return _train(create_extractor, labels, base, out_dir, config or TrainConfig(), eval_labels,
-                  on_step)
-
-
+# name -> its trainer, one per row of the registry table
 TRAINERS: dict[str, Callable[..., TrainResult]] = {
-    "tagger": train_tagger, "classifier": train_classifier, "extractor": train_extractor}
+    name: functools.partial(train_specialist, name) for name in SPECIALISTS}

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mycelium.data.io import write_jsonl_atomic, write_text_atomic
+from mycelium.data.progress import Progress, no_progress
 from mycelium.data.records import Problem, Signals, TeacherTrace
 from mycelium.signals.extract import SignalsConfig, extract_signals
 from mycelium.signals.html import render_page
@@ -47,7 +48,7 @@ class SignalsRun:
 
 def run_signals(teacher: Teacher, problems: Sequence[Problem], out_dir: Path,
                 config: SignalsRunConfig | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> SignalsRun:
+                progress: Progress | None = None) -> SignalsRun:
     """`progress(stage, done, total)` is called as each stage advances."""
     config = config or SignalsRunConfig()
     started = time.perf_counter()
@@ -60,10 +61,10 @@ def run_signals(teacher: Teacher, problems: Sequence[Problem], out_dir: Path,
 
 def generate_cot(teacher: Teacher, problems: Sequence[Problem],
                  config: SignalsRunConfig | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> list[TeacherTrace]:
+                 progress: Progress | None = None) -> list[TeacherTrace]:
     """The teacher's chain-of-thought for each problem (the round's `teacher_cot` stage)."""
     config = config or SignalsRunConfig()
-    report = progress or (lambda stage, done, total: None)
+    report = progress or no_progress
     done = 0
 
     def generated(count: int) -> None:
@@ -77,13 +78,13 @@ def generate_cot(teacher: Teacher, problems: Sequence[Problem],
 def signals_from_traces(teacher: Teacher, problems: Sequence[Problem],
                         traces: Sequence[TeacherTrace], out_dir: Path,
                         config: SignalsRunConfig | None = None,
-                        progress: Callable[[str, int, int], None] | None = None) -> SignalsRun:
+                        progress: Progress | None = None) -> SignalsRun:
     """One teacher-forced pass per trace with attention capture, then the signals; writes
     traces.jsonl, signals.jsonl and the pages (the round's `signals` stage)."""
     config = config or SignalsRunConfig()
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
-    report = progress or (lambda stage, done, total: None)
+    report = progress or no_progress
     started, done = time.perf_counter(), 0
 
     def captured(count: int) -> None:

@@ -10,10 +10,10 @@ import pytest
 from mycelium.data.loaders import bundled_sample_path, load_problems, row_to_gold_problem
 from mycelium.solver.executor import execute
 from mycelium.solver.expr import evaluate
-from mycelium.solver.gsm8k_gold import build_gold_program, extract_equations, gold_check
-from mycelium.solver.linear import solve_linear
-from mycelium.solver.prose_math import find_equations
 from mycelium.solver.quantities import Linker, find_mentions
+from mycelium.solver.reference.gsm8k_gold import build_gold_program, extract_equations, gold_check
+from mycelium.solver.reference.linear import solve_linear
+from mycelium.solver.reference.prose_math import find_equations
 
 
 def gold(question: str, answer: str):

@@ -15,26 +15,25 @@ from pathlib import Path
 import pytest
 from sample_rows import GSM8K_ROWS
 
-from mycelium.data.errors import MyceliumError
+from mycelium.data.errors import Dropped, MyceliumError
 from mycelium.data.loaders import load_problems, row_to_gold_problem
 from mycelium.data.records import Segment, Signals, TeacherTrace
 from mycelium.data.splits import is_dev, split_file
 from mycelium.solver.program import Literal, Op, Program, Quantity, Step, StepRef
-from mycelium.specialists.build import build_labels, exclusion_texts
-from mycelium.specialists.labels import (
-    LabelArg,
-    LabelDrop,
+from mycelium.specialists.labels.build import build_labels, exclusion_texts
+from mycelium.specialists.labels.gsm8k import (
+    execute_labels,
+    label_gsm8k_reference,
+    labels_from_program,
+)
+from mycelium.specialists.labels.schema import LabelArg
+from mycelium.specialists.labels.store import (
     LabelManifest,
     read_labels,
     read_manifest,
     write_labels,
 )
-from mycelium.specialists.labels_gsm8k import (
-    execute_labels,
-    label_gsm8k_reference,
-    labels_from_program,
-)
-from mycelium.specialists.labels_teacher import label_gsm8k_teacher, latex_to_arithmetic
+from mycelium.specialists.labels.teacher import label_gsm8k_teacher, latex_to_arithmetic
 
 SHARED_GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 
@@ -122,13 +121,13 @@ def test_a_program_that_misses_the_gold_answer_is_dropped() -> None:
     three, four = text.index("3"), text.index("4")
     program = Program((Step(Op.MUL, (Quantity(Fraction(3), three, three + 1, "3"),
                                      Quantity(Fraction(4), four, four + 1, "4"))),))
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         labels_from_program(problem, program, source="reference")
     assert drop.value.reason == "execution_mismatch"
 
 
 def test_problem_without_a_gold_program_is_dropped_with_the_gold_check_reason() -> None:
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_gsm8k_reference(item("Tom has 3 apples. How many does he have?",
                                    "He has three apples.\n#### 3"))
     assert drop.value.reason.startswith("no_gold_program_")
@@ -194,15 +193,15 @@ def test_teacher_labels_follow_the_segments() -> None:
 
 def test_teacher_drop_reasons() -> None:
     problem = item(NATALIA, NATALIA_SOLUTION)
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_gsm8k_teacher(problem, *teacher_records(problem, status="empty_cot"))
     assert drop.value.reason == "signals_empty_cot"
     wrong = "She sold $48 - 2 = 46$ clips in May.\nIn total she sold $48 + 46 = 94$ clips."
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_gsm8k_teacher(problem, *teacher_records(problem, cot=wrong))
     assert drop.value.reason == "answer_not_reproduced"
     silent = "She sold some clips in May.\nIn total she sold many clips, the answer is 72."
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_gsm8k_teacher(problem, *teacher_records(problem, cot=silent))
     assert drop.value.reason == "no_arithmetic"
 

@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from sample_rows import GSM8K_ROWS
 
 from mycelium.data.errors import MyceliumError
+from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.loaders import (
     BadRowError,
     LoadResult,
     bundled_sample_path,
     load_problems,
 )
-from mycelium.data.records import Gold, GoldProblem, Problem, problem_id
+from mycelium.data.records import Problem, problem_id
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

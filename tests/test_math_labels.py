@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mycelium.data.errors import Dropped
+from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.loaders import load_problems
 from mycelium.data.math_answers import math_equivalent
-from mycelium.data.records import Gold, GoldProblem, Problem
+from mycelium.data.records import Problem
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_program import (
     MathOp,
@@ -21,8 +23,9 @@ from mycelium.solver.math_program import (
     describe_math,
     execute_math_program,
 )
-from mycelium.specialists.labels import LabelDrop, ProblemLabels
-from mycelium.specialists.labels_math import ROLES, label_math_problem, math_clauses, math_spans
+from mycelium.solver.math_structure import math_clauses, math_spans
+from mycelium.specialists.labels.math import ROLES, label_math_problem
+from mycelium.specialists.labels.schema import ProblemLabels
 
 SHARED_TRAIN = Path(__file__).resolve().parents[1].parent / "shared/data/math/train.jsonl"
 # Measured on the first 300 problems: 80 validated (0.267); the floor leaves room for sympy and
@@ -159,20 +162,20 @@ def test_labels_survive_the_row_round_trip():
     ("Let $x = 3$ and $y = 4$.", "no_objective"),
 ])
 def test_unlabellable_problems_drop_with_a_reason(text, reason):
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_math_problem(gold_problem(text, "1"))
     assert drop.value.reason == reason
 
 
 def test_a_wrong_gold_answer_is_not_reproduced():
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_math_problem(gold_problem("Solve for $x$: $2x + 3 = 11$.", "5"))
     assert drop.value.reason == "answer_not_reproduced"
 
 
 def test_hostile_power_tower_drops_quickly():
     started = time.monotonic()
-    with pytest.raises(LabelDrop) as drop:
+    with pytest.raises(Dropped) as drop:
         label_math_problem(gold_problem("Evaluate $9^{9^{9^9}}$.", "1"))
     assert drop.value.reason in ("timeout", "too_large")
     assert time.monotonic() - started < 10  # a worker restart at most, never the power itself
@@ -268,7 +271,7 @@ def test_first_300_math_train_problems_reexecute_to_gold():
     for item in items:
         try:
             kept.append(label_math_problem(item))
-        except LabelDrop:
+        except Dropped:
             continue
     for labels in kept:  # an independent check: the stored program, run again, compared again
         assert math_equivalent(labels.answer, rerun(labels), timeout_s=5.0), labels.problem_id

@@ -10,7 +10,7 @@ import pytest
 from mycelium.data.loaders import guess_dataset, load_problems
 from mycelium.data.math_answers import math_equivalent
 from mycelium.data.records import Problem
-from mycelium.specialists.math_solver import direct_program, solve_math_problems
+from mycelium.inference.math_tracks import direct_program, solve_math_problems
 
 SHARED_MATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "train.jsonl"
 

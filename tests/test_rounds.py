@@ -23,17 +23,13 @@ from mycelium.data.answers import parse_number
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.rounds.config import load_round_config
-from mycelium.rounds.round import (
-    merge_traces,
-    prepare_round,
-    run_round,
-    trace_key,
-)
-from mycelium.rounds.stages import MARKER
-from mycelium.specialists.build import build_labels
-from mycelium.specialists.inference import find_checkpoints
-from mycelium.specialists.labels import read_labels
-from mycelium.specialists.labels_gsm8k import execute_labels
+from mycelium.rounds.markers import MARKER
+from mycelium.rounds.round import prepare_round, run_round
+from mycelium.rounds.store import merge_traces, trace_key
+from mycelium.specialists.labels.build import build_labels
+from mycelium.specialists.labels.gsm8k import execute_labels
+from mycelium.specialists.labels.store import read_labels
+from mycelium.specialists.registry import find_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = """\

@@ -16,21 +16,19 @@ import numpy as np
 import pytest
 import torch
 
+from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.loaders import bundled_sample_path, load_problems
-from mycelium.data.records import Gold, GoldProblem, Problem
+from mycelium.data.records import Problem
+from mycelium.evaluation.evaluate import evaluate
+from mycelium.inference.word_problems import solve_word_problems
 from mycelium.solver.executor import execute
 from mycelium.solver.program import Program
 from mycelium.solver.search import SearchConfig
-from mycelium.specialists.bases import default_base
-from mycelium.specialists.build import build_labels
-from mycelium.specialists.evaluate import evaluate
-from mycelium.specialists.extractor import ArgumentQuery
-from mycelium.specialists.inference import (
-    Specialists,
-    find_checkpoints,
-    solve_word_problems,
-)
-from mycelium.specialists.labels import write_labels
+from mycelium.specialists.labels.build import build_labels
+from mycelium.specialists.labels.store import write_labels
+from mycelium.specialists.models.bases import default_base
+from mycelium.specialists.models.extractor import ArgumentQuery
+from mycelium.specialists.registry import Specialists, find_checkpoints
 from mycelium.specialists.training import TRAINERS, TrainConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -18,30 +18,30 @@ import pytest
 import torch
 
 from mycelium.data.errors import MyceliumError
-from mycelium.specialists.checkpoint import (
+from mycelium.specialists.labels.schema import (
+    LabelArg,
+    LabelConstant,
+    LabelQuantity,
+    LabelStep,
+    ProblemLabels,
+)
+from mycelium.specialists.models.checkpoint import (
     CHECKPOINT_VERSION,
     INFO_FILE,
-    load_specialist,
     read_checkpoint_info,
     training_data_hash,
 )
-from mycelium.specialists.encoding import align_labels, encode_text, load_tokenizer
-from mycelium.specialists.extractor import (
+from mycelium.specialists.models.encoding import align_labels, encode_text, load_tokenizer
+from mycelium.specialists.models.extractor import (
     ArgumentQuery,
     ArgumentVocab,
     Candidate,
     step_candidates,
     step_target,
 )
-from mycelium.specialists.labels import (
-    LabelArg,
-    LabelConstant,
-    LabelQuantity,
-    LabelStep,
-    ProblemLabels,
-    problem_words,
-)
-from mycelium.specialists.tagger import span_f1, tag_spans
+from mycelium.specialists.models.tagger import span_f1, tag_spans
+from mycelium.specialists.problem_view import problem_words
+from mycelium.specialists.registry import load_specialist
 from mycelium.specialists.training import TRAINERS, TrainConfig, fit, split_labels
 from mycelium.teacher.models import make_tiny_teacher
 
@@ -181,8 +181,8 @@ def test_specialist_trains_saves_and_reloads(bases, tmp_path, name, base):
 
 
 def test_extractor_kinds_follow_the_base(bases, tmp_path):
-    from mycelium.specialists.extractor import ScoringExtractor
-    from mycelium.specialists.extractor_causal import GenerativeExtractor
+    from mycelium.specialists.models.extractor import ScoringExtractor
+    from mycelium.specialists.models.extractor_causal import GenerativeExtractor
 
     encoder = TRAINERS["extractor"](LABELS, MINILM, tmp_path / "e", config("minilm", max_steps=1))
     causal = TRAINERS["extractor"](LABELS, bases["qwen"], tmp_path / "c",

@@ -11,8 +11,8 @@ import pytest
 from sample_rows import GSM8K_ROWS
 
 from mycelium.data.loaders import row_to_gold_problem
-from mycelium.specialists.build import build_labels
-from mycelium.specialists.labels import LabelManifest, write_labels
+from mycelium.specialists.labels.build import build_labels
+from mycelium.specialists.labels.store import LabelManifest, write_labels
 
 
 def mycelium(*args: str) -> subprocess.CompletedProcess:

@@ -37,13 +37,14 @@ from torch import nn
 
 from mycelium.data.errors import MyceliumError
 from mycelium.solver.program import ARITY, Op
-from mycelium.specialists.checkpoint import (
+from mycelium.specialists.labels.schema import LabelArg, LabelConstant, LabelQuantity, ProblemLabels
+from mycelium.specialists.models.checkpoint import (
     CheckpointInfo,
     load_head,
     save_head,
     write_checkpoint_info,
 )
-from mycelium.specialists.encoding import (
+from mycelium.specialists.models.encoding import (
     CAUSAL,
     ENCODER,
     autocast,
@@ -58,7 +59,6 @@ from mycelium.specialists.encoding import (
     span_tokens,
     span_vectors,
 )
-from mycelium.specialists.labels import LabelArg, LabelConstant, LabelQuantity, ProblemLabels
 
 MIN_LITERAL_COUNT = 2  # a literal seen once is noise to the model: skipped as a target
 UNKNOWN = "<unk>"  # vocabulary slot 0: an op or constant name training never saw
@@ -628,7 +628,7 @@ class ScoringExtractor(ExtractorBase):
 def create_extractor(base: str | Path, labels: list[ProblemLabels], config: Any,
                      device: torch.device) -> ExtractorBase:
     if base_kind(base, config.kind) == CAUSAL:
-        from mycelium.specialists.extractor_causal import GenerativeExtractor
+        from mycelium.specialists.models.extractor_causal import GenerativeExtractor
 
         return GenerativeExtractor.create(base, labels, config, device)
     return ScoringExtractor.create(base, labels, config, device)
@@ -636,7 +636,7 @@ def create_extractor(base: str | Path, labels: list[ProblemLabels], config: Any,
 
 def load_extractor(path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> ExtractorBase:
     if info.kind == CAUSAL:
-        from mycelium.specialists.extractor_causal import GenerativeExtractor
+        from mycelium.specialists.models.extractor_causal import GenerativeExtractor
 
         return GenerativeExtractor.load(path, info, use_cpu=use_cpu)
     return ScoringExtractor.load(path, info, use_cpu=use_cpu)

@@ -32,8 +32,9 @@ from typing import Any
 
 import torch
 
-from mycelium.specialists.checkpoint import CheckpointInfo, write_checkpoint_info
-from mycelium.specialists.encoding import (
+from mycelium.specialists.labels.schema import ProblemLabels
+from mycelium.specialists.models.checkpoint import CheckpointInfo, write_checkpoint_info
+from mycelium.specialists.models.encoding import (
     CAUSAL,
     IGNORE,
     autocast,
@@ -42,7 +43,7 @@ from mycelium.specialists.encoding import (
     pad,
     pick_device,
 )
-from mycelium.specialists.extractor import (
+from mycelium.specialists.models.extractor import (
     STOP,
     ArgumentQuery,
     ArgumentVocab,
@@ -52,7 +53,6 @@ from mycelium.specialists.extractor import (
     StepArguments,
     step_candidates,
 )
-from mycelium.specialists.labels import ProblemLabels
 
 END = ")"
 

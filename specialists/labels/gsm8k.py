@@ -25,57 +25,32 @@ answer exactly, else the problem is dropped (`execution_mismatch`).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from fractions import Fraction
 
 from mycelium.data.answers import parse_number
-from mycelium.data.errors import MyceliumError
-from mycelium.data.records import GoldProblem
+from mycelium.data.errors import Dropped, MyceliumError
+from mycelium.data.gold import GoldProblem
 from mycelium.signals.clauses import Span, clause_spans, expand_to_clauses
 from mycelium.solver.executor import ExecutionError, apply
-from mycelium.solver.gsm8k_gold import build_gold_program
 from mycelium.solver.program import Constant, Literal, Op, Program, Quantity, StepRef
-from mycelium.solver.quantities import Linker, find_mentions
-from mycelium.specialists.labels import (
+from mycelium.solver.reference.gsm8k_gold import build_gold_program
+from mycelium.specialists.labels.schema import (
     OUTSIDE,
     LabelArg,
     LabelConstant,
-    LabelDrop,
     LabelQuantity,
     LabelStep,
     ProblemLabels,
-    problem_words,
 )
-
-OPERAND_TAG = "I-OPERAND"
-QUESTION_TAG = "I-QUESTION"
-_ASKS = re.compile(r"\?|^\s*(?:how|what|find|calculate|determine|compute)\b", re.IGNORECASE)
-
-
-def candidate_quantities(text: str) -> list[LabelQuantity]:
-    """Every number written in `text`, once per value it can stand for, the written value first:
-    the extractor's `quantity` candidates, the same at training and at inference."""
-    candidates: list[LabelQuantity] = []
-    for mention in find_mentions(text):
-        values = [mention.value, *sorted(mention.aliases - {mention.value})]
-        candidates.extend(LabelQuantity(str(value), mention.start, mention.end, mention.text)
-                          for value in values)
-    return candidates
-
-
-def candidate_constants(text: str) -> list[LabelConstant]:
-    """The named constants the problem's words make plausible (solver/quantities.py)."""
-    return [LabelConstant(spec.name, str(spec.value)) for spec in Linker(text).constants]
-
-
-def question_span(text: str, clauses: Sequence[Span]) -> Span | None:
-    """The clause that asks: the last one with a '?' or opening with how/what/find/..., else the
-    last clause."""
-    asking = [clause for clause in clauses if _ASKS.search(text[clause[0]:clause[1]])]
-    if asking:
-        return asking[-1]
-    return clauses[-1] if clauses else None
+from mycelium.specialists.problem_view import (
+    OPERAND_TAG,
+    QUESTION_TAG,
+    candidate_constants,
+    candidate_quantities,
+    problem_words,
+    question_span,
+)
 
 
 def label_gsm8k_reference(item: GoldProblem,
@@ -83,7 +58,7 @@ def label_gsm8k_reference(item: GoldProblem,
     """Reference labels: the gold program of the worked solution, then `labels_from_program`."""
     outcome = build_gold_program(item)
     if outcome.program is None:
-        raise LabelDrop(f"no_gold_program_{outcome.failure}", outcome.detail)
+        raise Dropped(f"no_gold_program_{outcome.failure}", outcome.detail)
     return labels_from_program(item, outcome.program, source="reference", clauses=clauses)
 
 
@@ -93,7 +68,7 @@ def labels_from_program(item: GoldProblem, program: Program, *, source: str,
     """Labels of one problem from a program whose Quantity args carry char spans.
 
     `extra_spans[i]` are further problem spans for step i (the teacher's attention); `clauses`
-    skips re-parsing when the caller parsed many problems in one batch. Raises LabelDrop."""
+    skips re-parsing when the caller parsed many problems in one batch. Raises Dropped."""
     text = item.problem.text
     if clauses is None:
         clauses = clause_spans(text)
@@ -145,17 +120,17 @@ def execute_labels(labels: ProblemLabels) -> Fraction:
 
 
 def validate_gsm8k_labels(labels: ProblemLabels) -> None:
-    """Raise LabelDrop unless the labels execute exactly to the gold answer."""
+    """Raise Dropped unless the labels execute exactly to the gold answer."""
     try:
         gold = parse_number(labels.answer)
     except MyceliumError:
-        raise LabelDrop("gold_unparseable", labels.answer) from None
+        raise Dropped("gold_unparseable", labels.answer) from None
     try:
         value = execute_labels(labels)
     except ExecutionError as error:
-        raise LabelDrop(f"execution_{error.reason}", error.detail) from None
+        raise Dropped(f"execution_{error.reason}", error.detail) from None
     if value != gold:
-        raise LabelDrop("execution_mismatch", f"labels give {value}, gold is {gold}")
+        raise Dropped("execution_mismatch", f"labels give {value}, gold is {gold}")
 
 
 def _label_arg(arg: object, quantities: list[LabelQuantity],

@@ -20,7 +20,9 @@ import re
 import time
 from collections.abc import Sequence
 
+from mycelium.data.errors import Dropped
 from mycelium.data.records import Problem, SolveResult
+from mycelium.inference.word_problems import check_text, solve_word_problems
 from mycelium.signals.clauses import clause_spans_many
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_program import (
@@ -30,10 +32,7 @@ from mycelium.solver.math_program import (
     describe_math,
     execute_math_program,
 )
-from mycelium.solver.search import SearchConfig
-from mycelium.specialists.inference import Specialists, check_text, solve_word_problems
-from mycelium.specialists.labels import LabelDrop
-from mycelium.specialists.labels_math import (
+from mycelium.solver.math_structure import (
     DEFAULT_TIMEOUT_S,
     OUT_OF_SCOPE,
     MathStructure,
@@ -41,6 +40,8 @@ from mycelium.specialists.labels_math import (
     math_spans,
     parse_math_structure,
 )
+from mycelium.solver.search import SearchConfig
+from mycelium.specialists.registry import Specialists
 
 _NUMERAL_CHARS = set("0123456789,.- ")
 # "Compute", "What is the value of", "Express your answer as a common fraction.": more words
@@ -155,7 +156,7 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
         try:
             structure = parse_math_structure(problem.text, clauses=problem_clauses,
                                              timeout_s=timeout_s)
-        except LabelDrop as drop:
+        except Dropped as drop:
             outcome: tuple[MathProgram, str] | str = drop.reason
         else:
             outcome = run_structure(structure, timeout_s)

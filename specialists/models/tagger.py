@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 import torch
 
 from mycelium.data.errors import MyceliumError
-from mycelium.specialists.checkpoint import CheckpointInfo, write_checkpoint_info
-from mycelium.specialists.encoding import (
+from mycelium.specialists.labels.schema import OUTSIDE, ProblemLabels
+from mycelium.specialists.models.checkpoint import CheckpointInfo, write_checkpoint_info
+from mycelium.specialists.models.encoding import (
     IGNORE,
     align_labels,
     autocast,
@@ -36,7 +37,7 @@ from mycelium.specialists.encoding import (
     pick_device,
     word_tokens,
 )
-from mycelium.specialists.labels import OUTSIDE, ProblemLabels, problem_words
+from mycelium.specialists.problem_view import problem_words
 
 
 class TaggedWord(NamedTuple):

@@ -27,11 +27,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from mycelium.data.errors import MyceliumError
+from mycelium.data.errors import Dropped, MyceliumError
+from mycelium.data.gold import GoldProblem
 from mycelium.data.loaders import load_problems
-from mycelium.data.records import GoldProblem, normalize_text
+from mycelium.data.progress import Progress
+from mycelium.data.records import normalize_text
 from mycelium.signals.clauses import clause_spans_many
-from mycelium.specialists.labels import LabelDrop, LabelManifest, ProblemLabels, config_hash
+from mycelium.specialists.labels.schema import ProblemLabels
+from mycelium.specialists.labels.store import LabelManifest, config_hash
 
 SOURCES = ("reference", "teacher")
 CHUNK = 128  # problems per spaCy batch; also how often progress is reported
@@ -55,9 +58,9 @@ def _clause_model() -> str:
 
 def build_labels(items: Sequence[GoldProblem], *, dataset: str, source: str, round: int = 1,
                  signals_dir: Path | None = None, exclude: set[str] | frozenset[str] = frozenset(),
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: Progress | None = None,
                  ) -> tuple[list[ProblemLabels], LabelManifest]:
-    """Label every problem (module doc); `progress(done, total)` is called per chunk."""
+    """Label every problem (module doc); `progress("labels", done, total)` is called per chunk."""
     if source not in SOURCES:
         raise MyceliumError(f"unknown label source {source!r}; expected one of {SOURCES}")
     labeler = _labeler(dataset, source, signals_dir)
@@ -84,12 +87,12 @@ def build_labels(items: Sequence[GoldProblem], *, dataset: str, source: str, rou
             seen.add(text)
             try:
                 labels = labeler(item, problem_clauses)
-            except LabelDrop as drop:
+            except Dropped as drop:
                 dropped[drop.reason] += 1
                 continue
             rows.append(replace(labels, round=round, config_hash=manifest.config_hash))
         if progress is not None:
-            progress(min(offset + CHUNK, len(items)), len(items))
+            progress("labels", min(offset + CHUNK, len(items)), len(items))
     manifest.validated = len(rows)
     manifest.dropped = dict(dropped)
     return rows, manifest
@@ -99,16 +102,16 @@ class _TeacherLabeler:
     """Looks each problem up in a signals folder, then labels it from its signals."""
 
     def __init__(self, signals_dir: Path) -> None:
-        from mycelium.specialists.labels_teacher import read_teacher_run
+        from mycelium.specialists.labels.teacher import read_teacher_run
 
         self.run = read_teacher_run(signals_dir)
 
     def __call__(self, item: GoldProblem, clauses: object) -> ProblemLabels:
-        from mycelium.specialists.labels_teacher import label_gsm8k_teacher
+        from mycelium.specialists.labels.teacher import label_gsm8k_teacher
 
         found = self.run.get(item.problem.id)
         if found is None:
-            raise LabelDrop("no_signals")
+            raise Dropped("no_signals")
         signals, trace = found
         return label_gsm8k_teacher(item, signals, trace, clauses)
 
@@ -123,9 +126,9 @@ def _labeler(dataset: str, source: str, signals_dir: Path | None) -> Callable:
                                 "`mycelium signals`)")
         return _TeacherLabeler(signals_dir)
     if dataset == "gsm8k":
-        from mycelium.specialists.labels_gsm8k import label_gsm8k_reference
+        from mycelium.specialists.labels.gsm8k import label_gsm8k_reference
 
         return label_gsm8k_reference
-    from mycelium.specialists.labels_math import label_math_problem
+    from mycelium.specialists.labels.math import label_math_problem
 
     return lambda item, clauses: label_math_problem(item, clauses=clauses)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
@@ -41,29 +41,29 @@ from typing import Any
 
 from mycelium.data.answers import parse_number
 from mycelium.data.errors import MyceliumError
+from mycelium.data.gold import GoldProblem
 from mycelium.data.io import write_jsonl_atomic, write_text_atomic
 from mycelium.data.math_answers import math_equivalent
-from mycelium.data.records import EvalRecord, GoldProblem, SolveResult
-from mycelium.signals.clauses import clause_spans_many
-from mycelium.solver.program import Program
-from mycelium.solver.search import SearchConfig, SearchResult
-from mycelium.specialists.build import build_labels
-from mycelium.specialists.inference import (
+from mycelium.data.progress import Progress, no_progress
+from mycelium.data.records import EvalRecord, SolveResult
+from mycelium.inference.solve import SOLVE_CHUNK, solve_in_chunks
+from mycelium.inference.word_problems import (
     Layout,
-    Specialists,
     group_constraints,
     problem_layout,
     quantity_mentions,
     search_layouts,
-    solve_word_problems,
     tagged_spans,
 )
-from mycelium.specialists.labels import ProblemLabels
-from mycelium.specialists.math_solver import solve_math_problems
+from mycelium.signals.clauses import clause_spans_many
+from mycelium.solver.program import Program
+from mycelium.solver.search import SearchConfig, SearchResult
+from mycelium.specialists.labels.build import build_labels
+from mycelium.specialists.labels.schema import ProblemLabels
+from mycelium.specialists.registry import Specialists
 
 SCHEMA_VERSION = 1
 STAGES = ("oracle_tagger", "oracle_classifier", "oracle_extractor")
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def answers_match(dataset: str, gold: str, answer: str | None) -> bool:
@@ -84,18 +84,10 @@ def evaluate(dataset: str, items: Sequence[GoldProblem], specialists: Specialist
     """Solve `items` (their problems only), score against their gold answers, attribute every
     failure; returns the per-sample records and the results summary."""
     config = config or SearchConfig()
-    report = progress or (lambda stage, done, total: None)
+    report = progress or no_progress
     started = time.perf_counter()
     problems = [item.problem for item in items]
-    predictions: list[SolveResult] = []
-    chunk = 32
-    for offset in range(0, len(problems), chunk):
-        part = problems[offset:offset + chunk]
-        if dataset == "gsm8k":
-            predictions += solve_word_problems(part, specialists, config)
-        else:
-            predictions += solve_math_problems(part, specialists, config=config)
-        report("solve", len(predictions), len(problems))
+    predictions = solve_in_chunks(problems, specialists, config, progress=report)
     solve_seconds = time.perf_counter() - started
     records = [_record(dataset, item, prediction)
                for item, prediction in zip(items, predictions, strict=True)]
@@ -117,7 +109,7 @@ def evaluate(dataset: str, items: Sequence[GoldProblem], specialists: Specialist
 def reference_labels(items: Sequence[GoldProblem], report: Progress) -> dict[str, ProblemLabels]:
     """Validated reference labels of the evaluation problems (only the oracles read them)."""
     rows, _ = build_labels(items, dataset="gsm8k", source="reference",
-                           progress=lambda done, total: report("labels", done, total))
+                           progress=report)
     return {row.problem_id: row for row in rows}
 
 
@@ -191,9 +183,10 @@ def plan_layout(row: ProblemLabels) -> tuple[Layout, list[tuple[int, str]]]:
 def _in_chunks(layouts: list[Layout], specialists: Specialists, config: SearchConfig,
                plans: list | None, stage: str, report: Progress) -> list[SearchResult]:
     results: list[SearchResult] = []
-    for offset in range(0, len(layouts), 32):
-        results += search_layouts(layouts[offset:offset + 32], specialists, config,
-                                  plans[offset:offset + 32] if plans is not None else None)
+    for offset in range(0, len(layouts), SOLVE_CHUNK):
+        part = slice(offset, offset + SOLVE_CHUNK)
+        results += search_layouts(layouts[part], specialists, config,
+                                  plans[part] if plans is not None else None)
         report(stage, len(results), len(layouts))
     return results
 
@@ -248,7 +241,7 @@ def _share(part: int, whole: int) -> float:
 
 def write_eval(out_dir: Path, records: Sequence[EvalRecord], summary: dict[str, Any]) -> Path:
     """samples.jsonl, report.html, then results.json (last: the completion marker)."""
-    from mycelium.specialists.eval_report import render_report
+    from mycelium.evaluation.report import render_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out_dir / "samples.jsonl", (record.model_dump() for record in records))

@@ -1,29 +1,19 @@
-"""MATH reference labels: the roles of a problem's clauses, and a sympy program over its LaTeX math
-that reproduces the gold answer.
+"""The MATH structure parser: a problem's math spans, clauses, objective and facts, and the
+candidate sympy programs they allow, in the order they are tried. Pure (no torch, no gold
+answer): the MATH reference labels (specialists/labels/math.py) validate these candidates against
+the gold answer, and inference's structure track (inference/math_tracks.py) runs them without
+one.
 
-    from mycelium.specialists.labels_math import label_math_problem
-    labels = label_math_problem(item)   # a ProblemLabels, or raises LabelDrop(reason)
+    structure = parse_math_structure(text, clauses=clause_spans(text))   # raises Dropped(reason)
+    structure.programs[0].render(structure.expressions)
 
-Roles (a MATH step's `label`, and the `I-<ROLE>` tag of its clause's words):
-  EQUATION    states an equation or a definition in unknowns: "$2x+3=7$", "If $f(x)=3x+2$".
-  CONSTRAINT  restricts the unknowns: an inequality ("where $0 < y < x$"), or the words positive,
-              negative or nonnegative about a symbol ("If $x$ is positive").
-  EXPRESSION  asks for math that is computed on its own, with nothing else from the problem:
-              "Compute $\\dbinom{8}{4}$", "Simplify $(x+1)^2-x^2$".
-  OBJECTIVE   asks for something the other role clauses determine: "Find $xy$", "what is
-              $f(4)$", "What is the sum of all solutions?". An asking clause that states its own
-              equation ("Find $x$ such that $2^x=8$") is OBJECTIVE: a clause has one role, the one
-              it plays in the program, and the objective's own equation is part of that role.
-A clause the program does not use is O. The set stays this small on purpose: it is what a program
-needs (what is known, what restricts it, what is asked) and what the words of a clause show.
-
-How a problem is labelled:
+How a problem is read:
   1. Math spans: $...$, $$...$$, \\[...\\], \\(...\\) (`math_spans`; "\\$" is a dollar sign). A
      problem with none, or with an [asy] diagram, is dropped here, before any parsing.
-  2. Clauses (`math_clauses`): spaCy's clauses (signals/clauses.py), merged wherever one cuts a
-     math span, then cut at what spaCy misses in LaTeX-laden text: a sentence end after math
-     ("...$x-y=2$. Find $xy$"), a question after a comma ("If $2x+4y=10$, what is $x+2y$?"), a
-     colon between math ("Solve for $x$: $2x+3=11$").
+  2. Clauses (`math_clauses`): spaCy's clauses (signals/clauses.py, passed in), merged wherever one
+     cuts a math span, then cut at what spaCy misses in LaTeX-laden text: a sentence end after
+     math ("...$x-y=2$. Find $xy$"), a question after a comma ("If $2x+4y=10$, what is
+     $x+2y$?"), a colon between math ("Solve for $x$: $2x+3=11$").
   3. The objective: the first clause that asks (a "?", or find / compute / what / ...) and holds
      math, else the first that asks. One that asks for what no SOLVE / EVALUATE / SIMPLIFY
      program computes (a count, a probability, an area or length, an optimum, a remainder or
@@ -41,27 +31,19 @@ How a problem is labelled:
   7. Candidate programs, in a fixed order: a closed target alone (EVALUATE, or SIMPLIFY for
      "simplify / expand / factor"); with definitions only, EVALUATE with them; with equations,
      SOLVE for a target's single unknown then EVALUATE the target, then SOLVE for the target
-     itself. The first whose answer `math_equivalent` accepts against the gold answer is kept,
-     and `MathProgram.tried` records how many ran: the gold answer checks programs, never
-     builds them.
+     itself.
 
-Drop reasons: diagram, no_math_clause, no_objective, out_of_scope, no_target,
-answer_not_reproduced (programs ran, none matched), or, when no candidate ran to an answer, the
-execution reason of the first (timeout, too_large, unparseable, not_single_answer, no_solution,
-underdetermined, sympy_failed, ... from solver/math_program.py).
+Drop reasons (`Dropped.reason`): diagram, no_math_clause, no_objective, out_of_scope, no_target,
+or the reason a span failed to parse (timeout, too_large, unparseable, ... from math_program.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
-from mycelium.data.math_answers import math_equivalent
-from mycelium.data.records import GoldProblem
-from mycelium.signals.clauses import Span, clause_spans
+from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_program import (
     MathFacts,
@@ -70,20 +52,9 @@ from mycelium.solver.math_program import (
     MathStep,
     Ref,
     describe_math,
-    execute_math_program,
-)
-from mycelium.solver.quantities import find_mentions
-from mycelium.specialists.labels import (
-    OUTSIDE,
-    LabelArg,
-    LabelDrop,
-    LabelQuantity,
-    LabelStep,
-    ProblemLabels,
-    problem_words,
 )
 
-ROLES = ("EQUATION", "CONSTRAINT", "EXPRESSION", "OBJECTIVE")
+Span = tuple[int, int]  # (start char, end char), as signals.clauses writes clauses
 # Per sympy or math-verify call. On MATH train 12 of 1,261 validated problems took over 1 s in
 # all, while the 73 problems that ran into a 2 s limit took a fifth of the labelling time.
 DEFAULT_TIMEOUT_S = 1.0
@@ -112,8 +83,6 @@ _SIGNS = re.compile(r"\b(non-?negative|positive|negative)\b(?!\s+difference)", r
 _KINDS = ("equation", "definition", "constraint", "expression", "other", "skipped")
 _RELATION = re.compile(r"[=<>]|\\(?:le|ge|ne|leq|geq|neq|lt|gt|leqslant|geqslant)\b")
 _LONE_SYMBOL = re.compile(r"[A-Za-z]|\\[A-Za-z]+")
-_EXACT_RATIONAL = re.compile(
-    r"(?P<sign>-\s*)?(?:(?P<integer>\d+)|\\[dt]?frac\{(?P<numerator>\d+)\}\{(?P<denominator>\d+)\})")
 _UNSTATABLE = re.compile(r"\\(?:[lcvd]?dots|begin\{(?:array|cases|align)|mathbf)")
 _NUMERAL = re.compile(r"-?[\d,]*\.?\d+")
 OUT_OF_SCOPE = re.compile(
@@ -167,11 +136,9 @@ def _closing(text: str, position: int, closer: str) -> int | None:
     return None
 
 
-def math_clauses(text: str, spans: Sequence[MathSpan],
-                 clauses: Sequence[Span] | None = None) -> list[Span]:
-    """Clauses of a MATH problem, none cutting a math span (rule in the module doc)."""
-    if clauses is None:
-        clauses = clause_spans(text)
+def math_clauses(text: str, spans: Sequence[MathSpan], clauses: Sequence[Span]) -> list[Span]:
+    """Clauses of a MATH problem, none cutting a math span (rule in the module doc); `clauses`
+    are spaCy's (signals.clauses.clause_spans)."""
     merged: list[Span] = []
     for start, end in sorted([*clauses, *((span.start, span.end) for span in spans)]):
         if merged and start < merged[-1][1]:
@@ -207,7 +174,7 @@ def _cut(text: str, clause: Span, spans: Sequence[MathSpan]) -> list[Span]:
 
 
 @dataclass
-class _Problem:
+class MathReading:
     """One problem's text, math and clauses, as the candidate builder reads them."""
 
     text: str
@@ -246,20 +213,10 @@ def blank_math(text: str, spans: Sequence[MathSpan]) -> str:
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class CandidateProgram:
     steps: tuple[MathStep, ...]
     # The clause each constraint the program writes came from ("If $x$ is positive": x > 0).
     literal_clauses: tuple[tuple[str, int], ...] = ()
-
-
-def label_math_problem(item: GoldProblem, *, clauses: Sequence[Span] | None = None,
-                       timeout_s: float = DEFAULT_TIMEOUT_S) -> ProblemLabels:
-    """Reference labels of one MATH problem; raises LabelDrop(reason). `clauses` skips the spaCy
-    parse when the caller parsed many problems in one batch (`clause_spans_many`); `timeout_s`
-    bounds each sympy and math-verify call."""
-    problem, candidates = math_structure(item.problem.text, clauses=clauses, timeout_s=timeout_s)
-    candidate, program = _validate(problem, candidates, item.gold.answer, timeout_s)
-    return _labels(item, problem, candidate, program)
 
 
 @dataclass
@@ -271,38 +228,39 @@ class MathStructure:
     programs: list[MathProgram]
 
 
-def parse_math_structure(text: str, *, clauses: Sequence[Span] | None = None,
+def parse_math_structure(text: str, *, clauses: Sequence[Span],
                          timeout_s: float = DEFAULT_TIMEOUT_S) -> MathStructure:
-    """Clause roles -> candidate sympy programs for `text`; raises LabelDrop(reason)."""
+    """Clause roles -> candidate sympy programs for `text`; raises Dropped(reason)."""
     problem, candidates = math_structure(text, clauses=clauses, timeout_s=timeout_s)
     return MathStructure([span.latex for span in problem.spans],
                          [MathProgram(candidate.steps, tried)
                           for tried, candidate in enumerate(candidates, 1)])
 
 
-def math_structure(text: str, *, clauses: Sequence[Span] | None = None,
-                   timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[_Problem, list[_Candidate]]:
+def math_structure(text: str, *, clauses: Sequence[Span],
+                   timeout_s: float = DEFAULT_TIMEOUT_S
+                   ) -> tuple[MathReading, list[CandidateProgram]]:
     """Steps 1-7 of the module docstring, without the gold answer: the problem as read and its
-    candidate programs in order; raises LabelDrop(reason)."""
+    candidate programs in order; raises Dropped(reason)."""
     if "[asy]" in text:
-        raise LabelDrop("diagram")
+        raise Dropped("diagram")
     spans = math_spans(text)
     if not spans:
-        raise LabelDrop("no_math_clause")
+        raise Dropped("no_math_clause")
     pieces = math_clauses(text, spans, clauses)
     prose = blank_math(text, spans)
     objective = _objective(prose, spans, pieces)
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
     if scope is not None:
-        raise LabelDrop("out_of_scope", f"the objective asks for a {scope.group().lower()}")
+        raise Dropped("out_of_scope", f"the objective asks for a {scope.group().lower()}")
     facts = _facts(prose, spans, pieces, objective, timeout_s)
-    problem = _Problem(text, prose, spans, facts, pieces, objective)
+    problem = MathReading(text, prose, spans, facts, pieces, objective)
     candidates = _candidates(problem)
     if not candidates:
         failed = [item for item in facts if item.kind not in _KINDS]
         if failed:  # a span that did not parse may have been the target
-            raise LabelDrop(failed[0].kind, failed[0].text)
-        raise LabelDrop("no_target", "the objective names no expression and no single unknown")
+            raise Dropped(failed[0].kind, failed[0].text)
+        raise Dropped("no_target", "the objective names no expression and no single unknown")
     return problem, candidates
 
 
@@ -311,7 +269,7 @@ def _objective(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span]) -
     asking = [index for index, (start, end) in enumerate(clauses)
               if _ASKS.search(prose, start, min(end + 2, len(prose)))]
     if not asking:
-        raise LabelDrop("no_objective", "no clause asks")
+        raise Dropped("no_objective", "no clause asks")
     with_math = [index for index in asking
                  if any(clauses[index][0] <= span.start < clauses[index][1] for span in spans)]
     return (with_math or asking)[0]
@@ -345,21 +303,21 @@ def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objec
     try:
         described = describe_math([spans[index].latex for index in wanted], timeout_s=timeout_s)
     except ExecutionError as error:
-        raise LabelDrop(error.reason, error.detail) from None
+        raise Dropped(error.reason, error.detail) from None
     facts = [MathFacts("skipped")] * len(spans)
     for index, item in zip(wanted, described, strict=True):
         facts[index] = item
     return facts
 
 
-def _candidates(problem: _Problem) -> list[_Candidate]:
+def _candidates(problem: MathReading) -> list[CandidateProgram]:
     objective = problem.objective
     prose = problem.clause_prose(objective).lower()
     pick = next((name for name, pattern in _PICKS if pattern.search(prose)), "unique")
     signs = _sign_constraints(problem)
     targets = [index for index in problem.in_clause(objective, "expression")
                if not _NUMERAL.fullmatch(problem.spans[index].latex)]
-    candidates: list[_Candidate] = []
+    candidates: list[CandidateProgram] = []
     for target in targets:
         facts = problem.facts[target]
         given, unknowns = _connected(problem, set(facts.symbols), set(facts.functions))
@@ -370,27 +328,27 @@ def _candidates(problem: _Problem) -> list[_Candidate]:
             # Evaluating unknowns that nothing determines answers nothing ("Find $n$" where no
             # equation holds n); simplifying them is a real answer.
             if step.op is MathOp.SIMPLIFY or not facts.symbols:
-                candidates.append(_Candidate((step,)))
+                candidates.append(CandidateProgram((step,)))
             continue
         definitions = tuple(ref for ref in given if problem.facts[ref].kind == "definition")
         equations = tuple(ref for ref in given if ref not in definitions)
         solved = [symbol for symbol in facts.symbols if symbol in unknowns]
         if not equations:
-            candidates.append(_Candidate((MathStep(MathOp.EVALUATE, target, definitions),)))
+            candidates.append(CandidateProgram((MathStep(MathOp.EVALUATE, target, definitions),)))
             continue
         if pick == "unique" and len(solved) == 1 and not problem.is_symbol(target):
-            candidates.append(_Candidate((
+            candidates.append(CandidateProgram((
                 MathStep(MathOp.SOLVE, solved[0], given + constraints),
                 MathStep(MathOp.EVALUATE, target, definitions)), literals))
-        candidates.append(_Candidate(
+        candidates.append(CandidateProgram(
             (MathStep(MathOp.SOLVE, target, given + constraints, pick=pick),), literals))
     if not targets:
         candidates.extend(_implicit_target(problem, pick, signs))
     return candidates
 
 
-def _implicit_target(problem: _Problem, pick: str,
-                     signs: list[tuple[str, int, str]]) -> list[_Candidate]:
+def _implicit_target(problem: MathReading, pick: str,
+                     signs: list[tuple[str, int, str]]) -> list[CandidateProgram]:
     """The objective names no expression ("What is the sum of the solutions?"): the target is
     the single unknown of the objective's own equations, or of all equations when it has none."""
     own = problem.in_clause(problem.objective, "equation", "definition")
@@ -404,7 +362,7 @@ def _implicit_target(problem: _Problem, pick: str,
     (unknown,) = unknowns
     literals = tuple((latex, clause) for latex, clause, symbol in signs if symbol in unknowns)
     constraints = _constraints(problem, unknowns) + tuple(latex for latex, _ in literals)
-    return [_Candidate((MathStep(MathOp.SOLVE, unknown, given + constraints, pick=pick),),
+    return [CandidateProgram((MathStep(MathOp.SOLVE, unknown, given + constraints, pick=pick),),
                        literals)]
 
 
@@ -417,7 +375,7 @@ def _closed_step(prose: str, target: int) -> MathStep:
     return MathStep(MathOp.SIMPLIFY, target, form=verb.group(1))
 
 
-def _connected(problem: _Problem, symbols: set[str], functions: set[str]
+def _connected(problem: MathReading, symbols: set[str], functions: set[str]
                ) -> tuple[tuple[int, ...], set[str]]:
     """The equations and definitions linked to the seed symbols and functions, directly or
     through each other, and the unknowns they bring (a definition's parameters are unknowns, its
@@ -443,14 +401,14 @@ def _connected(problem: _Problem, symbols: set[str], functions: set[str]
     return tuple(sorted(chosen)), unknowns & solvable
 
 
-def _constraints(problem: _Problem, unknowns: set[str]) -> tuple[Ref, ...]:
+def _constraints(problem: MathReading, unknowns: set[str]) -> tuple[Ref, ...]:
     """Inequalities written in math, over the unknowns only."""
     return tuple(index for index, facts in enumerate(problem.facts)
                  if facts.kind == "constraint" and facts.symbols
                  and set(facts.symbols) <= unknowns)
 
 
-def _sign_constraints(problem: _Problem) -> list[tuple[str, int, str]]:
+def _sign_constraints(problem: MathReading) -> list[tuple[str, int, str]]:
     """(LaTeX constraint, clause, symbol) for the sign words of each clause ("If $x$ is
     positive"), about the clause's lone-symbol spans."""
     relations = {"positive": "> 0", "negative": "< 0"}
@@ -470,104 +428,6 @@ def _sign_constraints(problem: _Problem) -> list[tuple[str, int, str]]:
     return found
 
 
-def _equation_symbols(problem: _Problem) -> set[str]:
+def _equation_symbols(problem: MathReading) -> set[str]:
     return {symbol for facts in problem.facts if facts.kind == "equation"
             for symbol in facts.symbols}
-
-
-def _validate(problem: _Problem, candidates: list[_Candidate], gold: str,
-              timeout_s: float) -> tuple[_Candidate, MathProgram]:
-    """The first candidate whose answer is equivalent to gold; LabelDrop otherwise. A timeout
-    ends the search: the candidates after it solve the same equations."""
-    expressions = [span.latex for span in problem.spans]
-    first_error: ExecutionError | None = None
-    answers: set[str] = set()
-    for tried, candidate in enumerate(candidates, 1):
-        program = MathProgram(candidate.steps, tried)
-        try:
-            answer = execute_math_program(program, expressions, timeout_s=timeout_s)
-        except ExecutionError as error:
-            first_error = first_error or error
-            if error.reason == "timeout":
-                break
-            continue
-        if answer not in answers and _equivalent(gold, answer, timeout_s):
-            return candidate, program
-        answers.add(answer)
-    if answers or first_error is None:
-        raise LabelDrop("answer_not_reproduced", f"{len(candidates)} candidate programs")
-    raise LabelDrop(first_error.reason, first_error.detail)
-
-
-def _equivalent(gold: str, answer: str, timeout_s: float) -> bool:
-    """math_equivalent, but two different exact rationals (the most common miss: "45" against
-    "44") are told apart here rather than by math-verify's ~40 ms of parsing. Only a miss takes
-    this shortcut; every kept answer is math_equivalent's."""
-    gold_value, value = _rational(gold), _rational(answer)
-    if gold_value is not None and value is not None and gold_value != value:
-        return False
-    return math_equivalent(gold, answer, timeout_s=timeout_s)
-
-
-def _rational(text: str) -> Fraction | None:
-    """The value of an integer or a fraction written as sympy.latex writes it; None for anything
-    else (decimals included: math-verify may compare those with a tolerance)."""
-    match = _EXACT_RATIONAL.fullmatch(text.strip())
-    if match is None:
-        return None
-    sign = -1 if match["sign"] else 1
-    if match["integer"] is not None:
-        return Fraction(sign * int(match["integer"]))
-    denominator = int(match["denominator"])
-    return Fraction(sign * int(match["numerator"]), denominator) if denominator else None
-
-
-def _labels(item: GoldProblem, problem: _Problem, candidate: _Candidate,
-            program: MathProgram) -> ProblemLabels:
-    roles, texts = _clause_roles(problem, candidate)
-    order = [clause for clause in roles if clause != problem.objective]
-    steps = [LabelStep(label=roles[clause], group=[problem.clauses[clause]], args=[],
-                       expression="; ".join(texts[clause])) for clause in order]
-    final = program.steps[-1]
-    objective_role = "EXPRESSION" if len(program.steps) == 1 and not final.given and \
-        final.op is not MathOp.SOLVE else "OBJECTIVE"
-    steps.append(LabelStep(
-        label=objective_role, group=[problem.clauses[problem.objective]],
-        args=[LabelArg(kind="step", index=index) for index in range(len(steps))],
-        expression=_ref_text(problem, final.target)))
-    role_of = {problem.clauses[clause]: role for clause, role in roles.items()}
-    role_of[problem.clauses[problem.objective]] = objective_role
-    words = problem_words(problem.text)
-    tags = [next((f"I-{role}" for (start, end), role in role_of.items()
-                  if start < word_end and word_start < end), OUTSIDE)
-            for word_start, word_end in words]
-    quantities = [LabelQuantity(str(mention.value), mention.start, mention.end, mention.text)
-                  for mention in find_mentions(problem.text)]
-    return ProblemLabels(
-        problem_id=item.problem.id, dataset="math", text=problem.text, answer=item.gold.answer,
-        words=words, tags=tags, quantities=quantities, constants=[], steps=steps,
-        program=json.dumps(program.to_json()), source="reference")
-
-
-def _clause_roles(problem: _Problem, candidate: _Candidate
-                  ) -> tuple[dict[int, str], dict[int, list[str]]]:
-    """Each clause the program's given use, in program order, with its role (EQUATION over
-    CONSTRAINT when a clause holds both) and the display text of what it gives."""
-    literal_clauses = dict(candidate.literal_clauses)
-    roles: dict[int, str] = {}
-    texts: dict[int, list[str]] = {}
-    for step in candidate.steps:
-        for ref in step.given:
-            if isinstance(ref, int):
-                clause = problem.clause_of[ref]
-                role = "CONSTRAINT" if problem.facts[ref].kind == "constraint" else "EQUATION"
-            else:
-                clause, role = literal_clauses[ref], "CONSTRAINT"
-            if roles.get(clause) != "EQUATION":
-                roles[clause] = role
-            texts.setdefault(clause, []).append(_ref_text(problem, ref))
-    return roles, texts
-
-
-def _ref_text(problem: _Problem, ref: Ref) -> str:
-    return problem.facts[ref].text if isinstance(ref, int) else ref

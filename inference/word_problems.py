@@ -21,15 +21,12 @@ clause groups solve 16%.)
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from mycelium.data.errors import MyceliumError
 from mycelium.data.records import Problem, SolveResult
 from mycelium.signals.clauses import Span, clause_spans_many, expand_to_clauses
 from mycelium.solver.executor import ExecutionError, execute
@@ -52,66 +49,21 @@ from mycelium.solver.search import (
     rank,
     search,
 )
-from mycelium.specialists.checkpoint import INFO_FILE, load_specialist
-from mycelium.specialists.extractor import ArgumentQuery, Candidate
-from mycelium.specialists.labels import LabelConstant, LabelQuantity
-from mycelium.specialists.labels_gsm8k import (
+from mycelium.specialists.labels.schema import LabelConstant, LabelQuantity
+from mycelium.specialists.models.extractor import ArgumentQuery, Candidate
+from mycelium.specialists.models.tagger import tag_spans
+from mycelium.specialists.problem_view import (
     OPERAND_TAG,
     candidate_constants,
     candidate_quantities,
     question_span,
 )
-from mycelium.specialists.tagger import tag_spans
+from mycelium.specialists.registry import Specialists
 
-SPECIALISTS = ("tagger", "classifier", "extractor")
 MAX_TEXT_CHARS = 20_000  # GSM8K problems are under 1,000 characters, MATH under 5,000
 MAX_PAIRED_GROUPS = 6  # pairs of clause groups are candidates up to this many (15 pairs)
 
 Group = list[tuple[int, int]]
-
-
-def run_home() -> Path:
-    """Where runs live: $MYCELIUM_HOME, else ./runs."""
-    return Path(os.environ.get("MYCELIUM_HOME", "runs"))
-
-
-def _complete(directory: Path) -> bool:
-    return all((directory / name / INFO_FILE).is_file() for name in SPECIALISTS)
-
-
-def find_checkpoints(path: Path | None) -> Path:
-    """A folder holding tagger/, classifier/ and extractor/ checkpoints: `path` itself, or the
-    newest complete `round-N/checkpoints` under it (default: the run home)."""
-    root = run_home() if path is None else Path(path)
-    if _complete(root):
-        return root
-    rounds = []
-    if root.is_dir():
-        for candidate in root.glob("**/round-*/checkpoints"):
-            number = candidate.parent.name.removeprefix("round-")
-            if number.isdigit() and _complete(candidate):
-                rounds.append((int(number), candidate.stat().st_mtime, candidate))
-    if rounds:
-        return max(rounds)[2]
-    raise MyceliumError(
-        f"no trained specialists in {root} (looked for tagger/, classifier/ and extractor/ "
-        f"checkpoints, or round-N/checkpoints below it); train them with `mycelium train "
-        f"tagger|classifier|extractor --data LABELS --out {root}/tagger` (labels from "
-        f"`mycelium label`) and pass --checkpoints {root}")
-
-
-@dataclass
-class Specialists:
-    tagger: Any
-    classifier: Any
-    extractor: Any
-    directory: Path
-
-    @classmethod
-    def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:
-        loaded = {name: load_specialist(directory / name, use_cpu=use_cpu)
-                  for name in SPECIALISTS}
-        return cls(**loaded, directory=directory)
 
 
 @dataclass

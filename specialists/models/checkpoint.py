@@ -10,7 +10,7 @@ base model it was trained from, its kind (encoder | causal), the label names, it
 the training data's hash, round, metrics, creation time and the torch/transformers versions.
 
     info = read_checkpoint_info("runs/r1/tagger")
-    tagger = load_specialist("runs/r1/tagger")      # Tagger | Classifier | an extractor
+    tagger = load_specialist("runs/r1/tagger")      # specialists/registry.py: any specialist
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import torch
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_text_atomic
-from mycelium.specialists.labels import SCHEMA_VERSION, ProblemLabels
+from mycelium.specialists.labels.schema import SCHEMA_VERSION, ProblemLabels
+from mycelium.specialists.registry import SPECIALISTS
 
 CHECKPOINT_VERSION = 1
 INFO_FILE = "mycelium.json"
 HEAD_FILE = "head.safetensors"
-SPECIALISTS = ("tagger", "classifier", "extractor")
 
 
 @dataclass
@@ -120,16 +120,3 @@ def load_head(module: torch.nn.Module, path: Path, body: str = "encoder.") -> No
     if missing or unexpected:
         raise MyceliumError(f"{head_path}: head does not match the model (missing {missing}, "
                             f"unexpected {unexpected})")
-
-
-def load_specialist(path: str | Path, *, use_cpu: bool = False) -> Any:
-    """Any saved specialist, from its folder alone: a Tagger, a Classifier, or an extractor
-    (ScoringExtractor on an encoder base, GenerativeExtractor on a causal one)."""
-    from mycelium.specialists.classifier import Classifier
-    from mycelium.specialists.extractor import load_extractor
-    from mycelium.specialists.tagger import Tagger
-
-    info = read_checkpoint_info(path)
-    loaders = {"tagger": Tagger.load, "classifier": Classifier.load,
-               "extractor": load_extractor}
-    return loaders[info.specialist](Path(path), info, use_cpu=use_cpu)

@@ -23,10 +23,9 @@ from fractions import Fraction
 
 from mycelium.data.answers import parse_number
 from mycelium.data.errors import MyceliumError
-from mycelium.data.records import GoldProblem
+from mycelium.data.gold import GoldProblem
 from mycelium.solver.executor import ExecutionError, apply, arg_value
 from mycelium.solver.expr import Node, Num, evaluate, parse_expression, to_steps
-from mycelium.solver.linear import find_linear_equations
 from mycelium.solver.program import (
     LEAF_KINDS,
     Arg,
@@ -37,8 +36,9 @@ from mycelium.solver.program import (
     StepRef,
     format_number,
 )
-from mycelium.solver.prose_math import find_equations
 from mycelium.solver.quantities import Linker
+from mycelium.solver.reference.linear import find_linear_equations
+from mycelium.solver.reference.prose_math import find_equations
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 PERCENT_CONSTANT = Constant("percent", Fraction(100))

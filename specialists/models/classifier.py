@@ -24,13 +24,14 @@ import torch
 from torch import nn
 
 from mycelium.data.errors import MyceliumError
-from mycelium.specialists.checkpoint import (
+from mycelium.specialists.labels.schema import ProblemLabels
+from mycelium.specialists.models.checkpoint import (
     CheckpointInfo,
     load_head,
     save_head,
     write_checkpoint_info,
 )
-from mycelium.specialists.encoding import (
+from mycelium.specialists.models.encoding import (
     autocast,
     base_kind,
     encode_text,
@@ -43,7 +44,6 @@ from mycelium.specialists.encoding import (
     span_tokens,
     span_vectors,
 )
-from mycelium.specialists.labels import ProblemLabels
 
 Group = list[tuple[int, int]]
 

@@ -23,21 +23,22 @@ these readers follow), `answer_not_reproduced`, and the validation reasons of la
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 from mycelium.data.answers import parse_number
-from mycelium.data.errors import MyceliumError
-from mycelium.data.records import GoldProblem, Signals, TeacherTrace
+from mycelium.data.errors import Dropped, MyceliumError
+from mycelium.data.gold import GoldProblem
+from mycelium.data.io import iter_jsonl
+from mycelium.data.records import Signals, TeacherTrace
 from mycelium.signals.clauses import Span
-from mycelium.solver.gsm8k_gold import ProgramBuilder, extract_equations, prune
 from mycelium.solver.program import Quantity
 from mycelium.solver.quantities import Linker
-from mycelium.specialists.labels import LabelDrop, ProblemLabels
-from mycelium.specialists.labels_gsm8k import labels_from_program
+from mycelium.solver.reference.gsm8k_gold import ProgramBuilder, extract_equations, prune
+from mycelium.specialists.labels.gsm8k import labels_from_program
+from mycelium.specialists.labels.schema import ProblemLabels
 
 USABLE_STATUSES = ("ok", "no_peaks")  # "no_peaks" keeps the whole CoT as one segment
 
@@ -85,13 +86,13 @@ class _HintedLinker(Linker):
 
 def label_gsm8k_teacher(item: GoldProblem, signals: Signals, trace: TeacherTrace,
                         clauses: Sequence[Span] | None = None) -> ProblemLabels:
-    """Teacher labels of one GSM8K problem (module doc). Raises LabelDrop."""
+    """Teacher labels of one GSM8K problem (module doc). Raises Dropped."""
     if signals.status not in USABLE_STATUSES:
-        raise LabelDrop(f"signals_{signals.status}")
+        raise Dropped(f"signals_{signals.status}")
     try:
         gold = parse_number(item.gold.answer)
     except MyceliumError:
-        raise LabelDrop("gold_unparseable", item.gold.answer) from None
+        raise Dropped("gold_unparseable", item.gold.answer) from None
     linker = _HintedLinker(item.problem.text)
     builder = ProgramBuilder(linker)
     for index, segment in enumerate(signals.segments):
@@ -101,10 +102,10 @@ def label_gsm8k_teacher(item: GoldProblem, signals: Signals, trace: TeacherTrace
         for equation in extract_equations(text):
             builder.add(dataclasses.replace(equation, origin=f"segment {index}"))
     if not builder.results:
-        raise LabelDrop("no_arithmetic")
+        raise Dropped("no_arithmetic")
     final = builder.final_step(gold)
     if final is None:
-        raise LabelDrop("answer_not_reproduced", f"gold {item.gold.answer}")
+        raise Dropped("answer_not_reproduced", f"gold {item.gold.answer}")
     program = prune(builder.steps, final)
     extra_spans = [_segment_spans(step.origin, signals) for step in program.steps]
     return labels_from_program(item, program, source="teacher", clauses=clauses,
@@ -129,24 +130,25 @@ def read_teacher_run(signals_dir: Path) -> dict[str, tuple[Signals, TeacherTrace
             raise MyceliumError(f"{signals_dir}: no {name}.jsonl; expected the output folder of "
                                 "`mycelium signals --out DIR`")
     signals: dict[str, Signals] = {}
-    for number, line in enumerate(paths["signals"].read_text(encoding="utf-8").split("\n"), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                row.pop("failure", None)
-                record = Signals.model_validate(row)
-            except ValueError as error:
-                raise MyceliumError(f"{paths['signals']}:{number}: not a Signals record "
-                                    f"({str(error).splitlines()[0]})") from None
-            signals[record.problem_id] = record
+    for number, row in iter_jsonl(paths["signals"]):
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            row.pop("failure", None)
+            record = Signals.model_validate(row)
+        except (ValueError, AttributeError) as error:
+            raise MyceliumError(f"{paths['signals']}:{number}: not a Signals record "
+                                f"({str(error).splitlines()[0]})") from None
+        signals[record.problem_id] = record
     traces: dict[str, TeacherTrace] = {}
-    for number, line in enumerate(paths["traces"].read_text(encoding="utf-8").split("\n"), 1):
-        if line.strip():
-            try:
-                record = TeacherTrace.model_validate_json(line)
-            except ValueError as error:
-                raise MyceliumError(f"{paths['traces']}:{number}: not a TeacherTrace record "
-                                    f"({str(error).splitlines()[0]})") from None
-            traces[record.problem_id] = record
+    for number, row in iter_jsonl(paths["traces"]):
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            record = TeacherTrace.model_validate(row)
+        except ValueError as error:
+            raise MyceliumError(f"{paths['traces']}:{number}: not a TeacherTrace record "
+                                f"({str(error).splitlines()[0]})") from None
+        traces[record.problem_id] = record
     return {problem_id: (record, traces[problem_id]) for problem_id, record in signals.items()
             if problem_id in traces}

@@ -1,0 +1,117 @@
+"""The one table of specialists: each student's name, the class that creates and loads it, and the
+round stage that trains it. Checkpoint loading, inference, training, rounds and the CLI all read
+this table, so a fourth specialist is one row here plus its own model file.
+
+    loaded = Specialists.load(find_checkpoints(None))    # every specialist of the newest round
+    tagger = load_specialist("runs/r1/tagger")           # any one, from its folder alone
+
+Rows name their factories as "module:attribute" strings, resolved on use, so reading the table
+(the CLI's help, the rounds' stage list) imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mycelium.data.errors import MyceliumError
+from mycelium.data.home import run_home
+
+
+@dataclass(frozen=True)
+class SpecialistSpec:
+    """One row: `create(base, labels, config, device)` builds an untrained model from a base
+    checkpoint and the labels it will train on; `load(path, info, use_cpu=)` reads a saved one."""
+
+    name: str
+    create: str  # "module:attribute"
+    load: str  # "module:attribute"
+    what: str  # one line for help texts and `doctor`
+
+    @property
+    def stage(self) -> str:
+        """The round stage that trains it (rounds/stages.py)."""
+        return f"train_{self.name}"
+
+    def creator(self) -> Any:
+        return _resolve(self.create)
+
+    def loader(self) -> Any:
+        return _resolve(self.load)
+
+
+SPECIALISTS: dict[str, SpecialistSpec] = {spec.name: spec for spec in (
+    SpecialistSpec("tagger", "mycelium.specialists.models.tagger:Tagger.create",
+                   "mycelium.specialists.models.tagger:Tagger.load",
+                   "IO tagger: which words are operands, which ask the question"),
+    SpecialistSpec("classifier", "mycelium.specialists.models.classifier:Classifier.create",
+                   "mycelium.specialists.models.classifier:Classifier.load",
+                   "role/operation classifier: each candidate group's operation"),
+    SpecialistSpec("extractor", "mycelium.specialists.models.extractor:create_extractor",
+                   "mycelium.specialists.models.extractor:load_extractor",
+                   "argument extractor: each step's typed arguments"),
+)}
+
+
+def _resolve(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in attribute.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def load_specialist(path: str | Path, *, use_cpu: bool = False) -> Any:
+    """Any saved specialist, from its folder alone: the checkpoint's `mycelium.json` names which
+    row of the table loads it."""
+    from mycelium.specialists.models.checkpoint import read_checkpoint_info
+
+    info = read_checkpoint_info(path)
+    return SPECIALISTS[info.specialist].loader()(Path(path), info, use_cpu=use_cpu)
+
+
+def _complete(directory: Path) -> bool:
+    from mycelium.specialists.models.checkpoint import INFO_FILE
+
+    return all((directory / name / INFO_FILE).is_file() for name in SPECIALISTS)
+
+
+def find_checkpoints(path: Path | None) -> Path:
+    """A folder holding one checkpoint per specialist (tagger/, classifier/, extractor/): `path`
+    itself, or the newest complete `round-N/checkpoints` under it (default: the run home)."""
+    root = run_home() if path is None else Path(path)
+    if _complete(root):
+        return root
+    rounds = []
+    if root.is_dir():
+        for candidate in root.glob("**/round-*/checkpoints"):
+            number = candidate.parent.name.removeprefix("round-")
+            if number.isdigit() and _complete(candidate):
+                rounds.append((int(number), candidate.stat().st_mtime, candidate))
+    if rounds:
+        return max(rounds)[2]
+    *others, last = [f"{name}/" for name in SPECIALISTS]
+    folders = f"{', '.join(others)} and {last}"
+    raise MyceliumError(
+        f"no trained specialists in {root} (looked for {folders} checkpoints, or "
+        f"round-N/checkpoints below it); train them with `mycelium train "
+        f"{'|'.join(SPECIALISTS)} --data LABELS --out {root}/tagger` (labels from "
+        f"`mycelium label`) and pass --checkpoints {root}")
+
+
+@dataclass
+class Specialists:
+    """The trained students that inference runs, one attribute per row of the table."""
+
+    tagger: Any
+    classifier: Any
+    extractor: Any
+    directory: Path
+
+    @classmethod
+    def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:
+        loaded = {name: load_specialist(directory / name, use_cpu=use_cpu)
+                  for name in SPECIALISTS}
+        return cls(**loaded, directory=directory)
