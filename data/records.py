@@ -99,7 +99,6 @@ class Signals(Record):
     peaks: list[int]
     boundary_rows: list[int]
     segments: list[Segment]
-    io_tags: list[tuple[str, int, int, str]]  # (word, start, end, "I" | "O") over the problem
     config_hash: str
 
 

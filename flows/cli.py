@@ -25,6 +25,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_jsonl_atomic
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.solver.reference.gsm8k_gold import gold_check
+from mycelium.specialists.train_config import TrainConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mycelium: distil a teacher's math reasoning into tiny specialists.")
@@ -278,10 +279,12 @@ def train_command(
     eval_data: Annotated[Path | None, typer.Option(
         help="Label store to evaluate on (e.g. the dev split's labels); default: a held-out "
              "hash slice of --data.")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")] = 3,
-    batch_size: Annotated[int, typer.Option(help="Problems per optimizer step.")] = 16,
+    epochs: Annotated[int, typer.Option(help="Passes over the training problems.")
+                      ] = TrainConfig.epochs,
+    batch_size: Annotated[int, typer.Option(help="Problems per optimizer step.")
+                          ] = TrainConfig.batch_size,
     learning_rate: Annotated[float, typer.Option(help="Learning rate of the base model.")
-                             ] = 5e-5,
+                             ] = TrainConfig.learning_rate,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
@@ -293,7 +296,7 @@ def train_command(
     """Train one specialist on a label store and save a self-describing checkpoint."""
     from mycelium.specialists.labels.store import read_labels
     from mycelium.specialists.models.bases import default_base
-    from mycelium.specialists.training import TRAINERS, TrainConfig
+    from mycelium.specialists.training import TRAINERS
 
     if specialist not in TRAINERS:
         raise MyceliumError(f"unknown specialist {specialist!r}: expected one of "

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from mycelium.data.records import Problem, SolveResult
 from mycelium.signals.clauses import Span, clause_spans_many, expand_to_clauses
@@ -42,15 +41,13 @@ from mycelium.solver.program import (
 )
 from mycelium.solver.search import (
     Hypothesis,
-    Ranked,
     SearchConfig,
     SearchProblem,
     SearchResult,
-    rank,
     search,
 )
 from mycelium.specialists.labels.schema import LabelConstant, LabelQuantity
-from mycelium.specialists.models.extractor import ArgumentQuery, Candidate
+from mycelium.specialists.models.extractor import ArgumentQuery
 from mycelium.specialists.models.tagger import tag_spans
 from mycelium.specialists.problem_view import (
     OPERAND_TAG,
@@ -170,7 +167,7 @@ def search_layouts(layouts: list[Layout], specialists: Specialists, config: Sear
                                                   [layout.groups for layout in layouts])
     queries = [ArgumentQuery(layout.text, layout.quantities, layout.constants, [],
                              layout.groups) for layout in layouts]
-    scorers = arg_scorers(specialists.extractor, queries, config.max_args)
+    scorers = specialists.extractor.step_scorers(queries, max_positions=config.max_args)
     results = []
     for index, layout in enumerate(layouts):
         problem = SearchProblem(
@@ -182,35 +179,6 @@ def search_layouts(layouts: list[Layout], specialists: Specialists, config: Sear
             plan=plans[index] if plans is not None else None)
         results.append(search(problem, config))
     return results
-
-
-def arg_scorers(extractor: Any, queries: list[ArgumentQuery], max_positions: int) -> list[Any]:
-    """Per query, the search's arg_scorer: (k, earlier ops, earlier groups, earlier arguments,
-    [(group, op)]) -> (candidates, ranked rows per choice)."""
-    if hasattr(extractor, "step_scorers"):
-        return extractor.step_scorers(queries, max_positions=max_positions)
-    return [_CausalStepScorer(extractor, query) for query in queries]
-
-
-@dataclass
-class _CausalStepScorer:
-    """The generative extractor's scores depend on the arguments written before: each call
-    re-reads the hypothesis (slow, one LM pass per call; a GPU path)."""
-
-    extractor: Any
-    query: ArgumentQuery
-
-    def __call__(self, k: int, ops: list[str], groups: list[int],
-                 earlier_args: list[list[Candidate]], choices: list[tuple[int, str]]
-                 ) -> tuple[list[Candidate], list[Ranked]]:
-        candidates, ranked = [], []
-        for group, op in choices:
-            query = replace(self.query, ops=[*ops, op],
-                            groups=[self.query.groups[g] for g in [*groups, group]])
-            scored = self.extractor.score_arguments([query], given=[[*earlier_args, []]])[0][k]
-            candidates = scored.candidates
-            ranked.append(rank(scored.log_probs))
-        return candidates, ranked
 
 
 def assemble(layout: Layout, hypothesis: Hypothesis) -> Program:

@@ -26,8 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import is_local_source
-
-DATASETS = ("gsm8k",)  # rounds train word-problem specialists (MATH solves without them)
+from mycelium.specialists.train_config import TrainConfig
 
 
 class _Strict(BaseModel):
@@ -52,11 +51,12 @@ class StudentSettings(_Strict):
     """The three specialists and how long they train."""
 
     base: str | None = None  # None: the bundled all-MiniLM-L6-v2 (CPU default)
-    epochs: int = Field(1, gt=0)
+    # defaults: TrainConfig's (specialists/train_config.py); the configs state their epochs
+    epochs: int = Field(TrainConfig.epochs, gt=0)
     max_steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs
-    batch_size: int = Field(16, gt=0)
-    learning_rate: float = Field(5e-5, gt=0)
-    head_learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(TrainConfig.batch_size, gt=0)
+    learning_rate: float = Field(TrainConfig.learning_rate, gt=0)
+    head_learning_rate: float = Field(TrainConfig.head_learning_rate, gt=0)
     use_cpu: bool = False  # train on the CPU even where CUDA is present
     # torch threads per training task: three specialists train side by side, so on a small
     # CPU one thread each beats several threads fighting over the cores
@@ -77,7 +77,7 @@ class RoundConfig(_Strict):
     source: Literal["reference", "teacher"] = "reference"  # round 1's labels
     teacher: TeacherSettings | None = None
     students: StudentSettings = StudentSettings()
-    search: dict[str, float | int | bool] = {}  # SearchConfig overrides (beam, ops, ...)
+    search: dict[str, float | int | bool] = {}  # SearchConfig overrides (beam_width, ...)
     eval: EvalSettings = EvalSettings()
     # execution settings (not part of result_hash)
     world_size: int = Field(1, gt=0)  # shards per problem-processing stage

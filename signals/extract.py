@@ -29,7 +29,7 @@ from mycelium.signals.boundaries import (
     find_boundaries,
     segments_from_boundaries,
 )
-from mycelium.signals.clauses import clause_spans, expand_to_clauses, io_tags
+from mycelium.signals.clauses import clause_spans, expand_to_clauses
 from mycelium.signals.iaf import IAFConfig, segment_iaf
 from mycelium.signals.jsd import jsd_series
 from mycelium.signals.operands import match_operands
@@ -50,7 +50,7 @@ class SignalsConfig:
 def _empty(problem: Problem, trace: TeacherTrace, status: str, config: SignalsConfig) -> Signals:
     return Signals(problem_id=problem.id, teacher=trace.teacher, status=status, jsd=[],
                    jsd_smoothed=[], peaks=[], boundary_rows=[], segments=[],
-                   io_tags=io_tags(problem.text, []), config_hash=config.hash())
+                   config_hash=config.hash())
 
 
 def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.ndarray | None,
@@ -84,12 +84,11 @@ def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.nd
             char_end=cut.char_end, iaf=float(measured.iaf), iaf_spans=list(measured.spans),
             clause_spans=expand_to_clauses(problem.text, measured.spans, clauses),
             operands=[link.to_dict() for link in operands]))
-    highlighted = [span for segment in segments for span in segment.clause_spans]
     return Signals(
         problem_id=problem.id, teacher=trace.teacher,
         status="ok" if len(found.peaks) else "no_peaks",  # no peaks: one whole-CoT segment
         jsd=[float(value) for value in found.raw],
         jsd_smoothed=[float(value) for value in found.smoothed],
         peaks=[int(peak) for peak in found.peaks], boundary_rows=rows, segments=segments,
-        io_tags=io_tags(problem.text, highlighted), config_hash=config.hash())
+        config_hash=config.hash())
 

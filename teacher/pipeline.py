@@ -106,7 +106,7 @@ def signals_from_traces(teacher: Teacher, problems: Sequence[Problem],
             failures[problem.id] = f"{type(error).__name__}: {error}"
             signals = Signals(problem_id=problem.id, teacher=trace.teacher, status="failed",
                               jsd=[], jsd_smoothed=[], peaks=[], boundary_rows=[], segments=[],
-                              io_tags=[], config_hash=config.signals.hash())
+                              config_hash=config.signals.hash())
         results.append(signals)
         write_text_atomic(out_dir / "pages" / f"{problem.id}.html",
                           render_page(problem.text, trace, signals))

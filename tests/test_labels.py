@@ -158,7 +158,7 @@ def teacher_records(problem, cot: str = COT, status: str = "ok"):
     ]
     signals = Signals(problem_id=problem.problem.id, teacher="tiny", status=status, jsd=[0.1],
                       jsd_smoothed=[0.1], peaks=[9], boundary_rows=[10], segments=segments,
-                      io_tags=[], config_hash="test")
+                      config_hash="test")
     trace = TeacherTrace(problem_id=problem.problem.id, teacher="tiny", prompt_text=text,
                          prompt_ids=[1], prompt_problem_spans=[None], cot_text=cot,
                          cot_ids=list(range(20)), cot_spans=[(0, 1)] * 20, finished=True)

@@ -71,9 +71,6 @@ def test_run_writes_records_and_pages_with_word_aligned_spans(teacher, problems,
             for start, end in segment.iaf_spans + segment.clause_spans:
                 assert is_word_boundary(problem.text, start)
                 assert is_word_boundary(problem.text, end)
-        words = [word for word, start, end, _ in signals.io_tags]
-        assert all(problem.text[start:end] == word for word, start, end, _ in signals.io_tags)
-        assert words and all(tag in {"I", "O"} for *_, tag in signals.io_tags)
 
 
 def test_empty_cot_is_an_explicit_result(teacher, problems):

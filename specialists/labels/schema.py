@@ -31,7 +31,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 OUTSIDE = "O"
-ARG_KINDS = ("quantity", "step", "constant", "literal")
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,3 @@ class ProblemLabels:
                              expression=step["expression"]) for step in row["steps"]],
             program=row["program"], source=row["source"], round=row["round"],
             config_hash=row["config_hash"], schema_version=row["schema_version"])
-
-    def question_words(self) -> list[int]:
-        return [index for index, tag in enumerate(self.tags) if tag == "I-QUESTION"]

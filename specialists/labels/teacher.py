@@ -135,6 +135,7 @@ def read_teacher_run(signals_dir: Path) -> dict[str, tuple[Signals, TeacherTrace
             if isinstance(row, ValueError):
                 raise row
             row.pop("failure", None)
+            row.pop("io_tags", None)  # written by runs before the field was dropped (never read)
             record = Signals.model_validate(row)
         except (ValueError, AttributeError) as error:
             raise MyceliumError(f"{paths['signals']}:{number}: not a Signals record "

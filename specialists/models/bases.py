@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from mycelium.data.errors import MyceliumError
 
-GPU_DEFAULT_BASE = "Qwen/Qwen2.5-0.5B-Instruct"
-
 
 def default_base() -> str:
     """The bundled MiniLM's folder (what `from_pretrained` loads)."""

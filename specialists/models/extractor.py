@@ -27,6 +27,7 @@ problem_exact (share of problems with every step right).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from torch import nn
 
 from mycelium.data.errors import MyceliumError
 from mycelium.solver.program import ARITY, Op
+from mycelium.solver.search import ArgScorer
 from mycelium.specialists.labels.schema import LabelArg, LabelConstant, LabelQuantity, ProblemLabels
 from mycelium.specialists.models.checkpoint import (
     CheckpointInfo,
@@ -228,7 +230,7 @@ class ExtractorItem:
     labels: list[int] = field(default_factory=list)
 
 
-class ExtractorBase:
+class ExtractorBase(ABC):
     """Targets, evaluation and greedy prediction, shared by both kinds of extractor; each kind
     adds examples, collate, loss, evaluate_batch, score_arguments and save."""
 
@@ -281,6 +283,14 @@ class ExtractorBase:
         return {"eval_loss": loss_sum / max(positions, 1),
                 "step_exact": steps_right / max(steps_total, 1),
                 "problem_exact": problems_right / max(problems_total, 1)}
+
+    @abstractmethod
+    def step_scorers(self, queries: list[ArgumentQuery], batch_size: int = 32,
+                     max_positions: int | None = None) -> list[ArgScorer]:
+        """Per query, the candidate search's `arg_scorer` (solver/search.py's ArgScorer):
+        (k, earlier ops, earlier groups, earlier arguments, [(group, op)]) -> (step k's
+        candidates, ranked rows per choice). Every extractor kind gives one; inference asks
+        for nothing else."""
 
     def predict(self, queries: list[ArgumentQuery]) -> list[list[list[Candidate]]]:
         """Per problem, per step: the greedy argument list."""

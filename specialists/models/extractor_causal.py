@@ -27,11 +27,13 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mycelium.solver.search import Ranked, rank
 from mycelium.specialists.labels.schema import ProblemLabels
 from mycelium.specialists.models.checkpoint import CheckpointInfo, write_checkpoint_info
 from mycelium.specialists.models.encoding import (
@@ -237,8 +239,34 @@ class GenerativeExtractor(ExtractorBase):
             results.append(steps)
         return results
 
+    def step_scorers(self, queries: list[ArgumentQuery], batch_size: int = 32,
+                     max_positions: int | None = None) -> list[CausalStepScorer]:
+        """Per query, a scorer that re-reads each hypothesis (the generative extractor's scores
+        depend on the arguments written before)."""
+        return [CausalStepScorer(self, query) for query in queries]
+
     def save(self, out_dir: Path, info: CheckpointInfo) -> None:
         self.model.save_pretrained(out_dir)
         self.tokenizer.save_pretrained(out_dir)
         write_checkpoint_info(out_dir, info)
 
+
+@dataclass
+class CausalStepScorer:
+    """The candidate search's arg_scorer over a GenerativeExtractor: each call re-reads the
+    hypothesis (slow, one LM pass per call; a GPU path)."""
+
+    extractor: GenerativeExtractor
+    query: ArgumentQuery
+
+    def __call__(self, k: int, ops: list[str], groups: list[int],
+                 earlier_args: list[list[Candidate]], choices: list[tuple[int, str]]
+                 ) -> tuple[list[Candidate], list[Ranked]]:
+        candidates, ranked = [], []
+        for group, op in choices:
+            query = replace(self.query, ops=[*ops, op],
+                            groups=[self.query.groups[g] for g in [*groups, group]])
+            scored = self.extractor.score_arguments([query], given=[[*earlier_args, []]])[0][k]
+            candidates = scored.candidates
+            ranked.append(rank(scored.log_probs))
+        return candidates, ranked

@@ -1,0 +1,34 @@
+"""How a specialist trains: the one place the training defaults are stated. The training loop,
+`mycelium train` and the round config (students:) all read them from here; importing it loads
+no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3  # GSM8K-sized label sets (~7k problems) converge in a few passes
+    batch_size: int = 16  # problems per optimizer step; each carries ~3.5 steps' examples
+    learning_rate: float = 5e-5  # the pretrained body: the usual fine-tuning rate
+    # New heads and embeddings start from random: they need a much larger step to catch up
+    # with the body within a few epochs.
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # linear warm-up then decay, the standard fine-tuning schedule
+    max_length: int = 512  # GSM8K problems are ~60-150 tokens; the rare long one is truncated
+    seed: int = 0
+    # Held-out share when no eval labels are given: a hash slice by problem id, so the same
+    # problems are held out on every run and every machine.
+    eval_fraction: float = 0.1
+    patience: int = 2  # evaluations without a better eval loss before stopping
+    # Batches of similar lengths: GSM8K problems run 20-210 tokens, and random batches pad to
+    # 1.8x the real tokens; grouping brings that near 1x (what Trainer's group_by_length does).
+    group_by_length: bool = True
+    max_steps: int | None = None  # optimizer steps instead of epochs (tests, benchmarks)
+    round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
+    kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
+    use_cpu: bool = False  # train on the CPU even where CUDA is available
+    progress: bool = True  # tqdm bar on stderr
