@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import plain_env, run_cli, shared_file
 from sample_rows import GSM8K_ROWS
 
 from mycelium.data.loaders import bundled_sample_path, load_problems
-
-SHARED_GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 
 KEYS = {"total", "annotated", "reproduced", "rate", "failures", "linkage"}
 
@@ -22,12 +19,8 @@ ROWS = GSM8K_ROWS[:3]
 
 def mycelium(*args: str, cwd: Path | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"FORCE_COLOR", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "HF_HUB_OFFLINE": "1",
-                "HF_DATASETS_OFFLINE": "1"})
-    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return run_cli(*args, cwd=cwd, env=plain_env(TERM="dumb", HF_DATASETS_OFFLINE="1"),
+                   timeout=timeout)
 
 
 def only_json(stdout: str) -> dict:
@@ -164,9 +157,7 @@ def test_programs_file_has_one_line_per_problem(tmp_path: Path) -> None:
 
 @pytest.mark.shared
 def test_goal_on_shared_gsm8k_train() -> None:
-    if not SHARED_GSM8K.is_file():
-        pytest.skip(f"../shared/data is absent: no GSM8K train file at {SHARED_GSM8K}")
-    done = mycelium("gold-check", str(SHARED_GSM8K), "--json", timeout=300)
+    done = mycelium("gold-check", str(shared_file("gsm8k/train.jsonl")), "--json", timeout=300)
     assert done.returncode == 0, done.stderr
     summary = only_json(done.stdout)
     assert summary["total"] == 7473

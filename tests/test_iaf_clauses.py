@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_file
 
 from mycelium.data.errors import MyceliumError
 from mycelium.signals import clauses
@@ -21,8 +21,6 @@ from mycelium.signals.clauses import clause_spans, clause_spans_many, expand_to_
 from mycelium.signals.iaf import IAFConfig, segment_iaf
 from mycelium.signals.operands import OperandLink, match_operands
 from mycelium.solver.quantities import Linker
-
-SHARED_GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 
 NATALIA = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
            "clips in May. How many clips did Natalia sell altogether in April and May?")
@@ -243,9 +241,7 @@ def _inside_a_word(text: str, position: int) -> bool:
 
 @pytest.mark.shared
 def test_every_gsm8k_clause_lies_on_word_boundaries(monkeypatch):
-    if not SHARED_GSM8K.exists():
-        pytest.skip(f"../shared/data is absent: no GSM8K train file at {SHARED_GSM8K}")
-    with SHARED_GSM8K.open() as lines:
+    with shared_file("gsm8k/train.jsonl").open() as lines:
         problems = [json.loads(line)["question"] for _, line in zip(range(300), lines,
                                                                     strict=False)]
     parsed = clause_spans_many(problems)

@@ -7,12 +7,11 @@ the shared-data test checks the coverage goal on the real GSM8K train file.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, shared_file
 from sample_rows import GSM8K_ROWS
 
 from mycelium.data.errors import Dropped, MyceliumError
@@ -34,8 +33,6 @@ from mycelium.specialists.labels.store import (
     write_labels,
 )
 from mycelium.specialists.labels.teacher import label_gsm8k_teacher, latex_to_arithmetic
-
-SHARED_GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 
 NATALIA = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
            "clips in May. How many clips did Natalia sell altogether in April and May?")
@@ -286,25 +283,20 @@ def test_split_is_deterministic_disjoint_and_order_free(tmp_path: Path) -> None:
 
 
 def test_label_cli_json_and_bad_input(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "label", "--out",
-                           str(tmp_path / "labels"), "--json"], capture_output=True, text=True)
+    done = run_cli("label", "--out", str(tmp_path / "labels"), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["problems"] == 20 and summary["validated"] <= 20
     assert summary["coverage"] == summary["validated"] / summary["with_gold"]
     assert len(read_labels(tmp_path / "labels")) == summary["validated"]
-    missing = subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "label", "--out",
-                              str(tmp_path / "x"), "--source", "teacher"],
-                             capture_output=True, text=True)
+    missing = run_cli("label", "--out", str(tmp_path / "x"), "--source", "teacher")
     assert missing.returncode == 2
     assert "--signals" in missing.stderr and "Traceback" not in missing.stderr
 
 
 @pytest.mark.shared
 def test_reference_coverage_goal_on_shared_gsm8k_train(tmp_path: Path) -> None:
-    if not SHARED_GSM8K.is_file():
-        pytest.skip(f"../shared/data is absent: no GSM8K train file at {SHARED_GSM8K}")
-    items = load_problems("gsm8k", SHARED_GSM8K).problems
+    items = load_problems("gsm8k", shared_file("gsm8k/train.jsonl")).problems
     rows, manifest = build_labels(items, dataset="gsm8k", source="reference")
     assert manifest.problems == 7473
     assert manifest.coverage >= 0.95, manifest.to_json()

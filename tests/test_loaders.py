@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared_file
 from pydantic import ValidationError
 from sample_rows import GSM8K_ROWS
 
@@ -18,8 +19,6 @@ from mycelium.data.loaders import (
     load_problems,
 )
 from mycelium.data.records import Problem, problem_id
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 MATH_ROWS = [
     {"problem": "What is $1+1$?", "solution": "We have $1+1=\\boxed{2}$.", "answer": "2",
@@ -399,12 +398,7 @@ def test_bundled_sample_has_about_twenty_annotated_gsm8k_problems() -> None:
                          [("gsm8k", "gsm8k/train.jsonl", 7473),
                           ("math", "math/train.jsonl", 12000)])
 def test_shared_train_files_load_completely(dataset: str, relative: str, count: int) -> None:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data is absent: no folder at {SHARED_DATA}")
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"../shared/data is absent: no file at {path}")
-    result = load_problems(dataset, path, skip_bad=True)
+    result = load_problems(dataset, shared_file(relative), skip_bad=True)
     assert result.bad == []
     assert len(result.problems) == count
     assert all(item.problem.dataset == dataset for item in result.problems)

@@ -10,10 +10,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 import sympy
+from conftest import shared_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +21,6 @@ from mycelium.data import limits
 from mycelium.data.errors import MyceliumError
 from mycelium.data.math_answers import math_equivalent, parse_math_answer
 
-MATH_TRAIN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "math" / "train.jsonl"
 # 1500 answers: the two dataset tests together take about 30 s on one core (2-core box, measured).
 SAMPLE_SIZE = 1500
 SEED = 20240611
@@ -308,9 +307,7 @@ def _same_value(first: str, second: str) -> bool:
 
 @pytest.fixture(scope="module")
 def math_sample() -> list[str]:
-    if not MATH_TRAIN.is_file():
-        pytest.skip(f"../shared is absent: no MATH train file at {MATH_TRAIN}")
-    with MATH_TRAIN.open(encoding="utf-8") as lines:
+    with shared_file("math/train.jsonl").open(encoding="utf-8") as lines:
         answers = sorted({json.loads(line)["answer"].strip() for line in lines} - {""})
     return random.Random(SEED).sample(answers, SAMPLE_SIZE)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
+from conftest import shared_file
 
 from mycelium.data.errors import Dropped
 from mycelium.data.gold import Gold, GoldProblem
@@ -27,7 +27,6 @@ from mycelium.solver.math_structure import math_clauses, math_spans
 from mycelium.specialists.labels.math import ROLES, label_math_problem
 from mycelium.specialists.labels.schema import ProblemLabels
 
-SHARED_TRAIN = Path(__file__).resolve().parents[1].parent / "shared/data/math/train.jsonl"
 # Measured on the first 300 problems: 80 validated (0.267); the floor leaves room for sympy and
 # spaCy versions, not for a broken labeller.
 COVERAGE_FLOOR = 0.2
@@ -264,9 +263,8 @@ def test_describe_math_kinds():
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(not SHARED_TRAIN.is_file(), reason=f"{SHARED_TRAIN} is absent")
 def test_first_300_math_train_problems_reexecute_to_gold():
-    items = load_problems("math", SHARED_TRAIN).problems[:300]
+    items = load_problems("math", shared_file("math/train.jsonl")).problems[:300]
     kept = []
     for item in items:
         try:

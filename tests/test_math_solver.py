@@ -3,16 +3,13 @@ file against the dataset's own answers (CI, where ../shared exists)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import shared_file
 
 from mycelium.data.loaders import guess_dataset, load_problems
 from mycelium.data.math_answers import math_equivalent
 from mycelium.data.records import Problem
 from mycelium.inference.math_tracks import direct_program, solve_math_problems
-
-SHARED_MATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "train.jsonl"
 
 
 def solve(text: str):
@@ -63,9 +60,7 @@ def test_dataset_guess():
 
 @pytest.mark.shared
 def test_math_tracks_on_shared_train_against_gold():
-    if not SHARED_MATH.is_file():
-        pytest.skip("../shared/data/math/train.jsonl is not here (it is in CI)")
-    items = load_problems("math", SHARED_MATH, limit=60).problems
+    items = load_problems("math", shared_file("math/train.jsonl"), limit=60).problems
     results = solve_math_problems([item.problem for item in items])
     correct = sum(result.answer is not None and math_equivalent(item.gold.answer, result.answer)
                   for item, result in zip(items, results, strict=True))

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import run_cli
 
 from mycelium.data.answers import parse_number
 from mycelium.data.errors import MyceliumError
@@ -41,13 +41,7 @@ eval: {{attribution: true}}
 world_size: {world_size}
 """
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(directory: Path, world_size: int = 1) -> Path:
@@ -166,9 +160,7 @@ def test_bad_config_and_missing_inputs_fail_before_anything_is_written(tmp_path)
     with pytest.raises(MyceliumError, match="teacher directory not found"):
         prepare_round(load_round_config(teacher, {"home": str(home)}))
     assert not home.exists()
-    result = subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "round", "--config",
-                             str(bad), "--home", str(home)], capture_output=True, text=True,
-                            env=child_env())
+    result = run_cli("round", "--config", str(bad), "--home", str(home), env=child_env())
     assert result.returncode == 2 and "max_step" in result.stderr and not home.exists()
 
 
@@ -180,11 +172,6 @@ def test_another_config_cannot_reuse_a_run(finished_run, tmp_path):
     with pytest.raises(MyceliumError, match="started with another config"):
         prepare_round(load_round_config(other, {"home": str(finished_run.parent)}), 2)
     assert markers(finished_run) == before
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", "round", *args],
-                          capture_output=True, text=True, env=child_env(**env), timeout=600)
 
 
 def test_sigkill_inside_each_stage_then_rerun(finished_run, tmp_path):
@@ -211,8 +198,8 @@ def test_sigkill_inside_each_stage_then_rerun(finished_run, tmp_path):
     ]
     for rounds, crash, killed, finished in crashes:
         before = markers(run_dir) if run_dir.exists() else {}
-        result = run_cli("--config", config, "--home", home, "--executor", "local", "--rounds",
-                         rounds, MYCELIUM_CRASH_AT=crash)
+        result = run_cli("round", "--config", config, "--home", home, "--executor", "local",
+                         "--rounds", rounds, env=child_env(MYCELIUM_CRASH_AT=crash), timeout=600)
         assert result.returncode == -signal.SIGKILL, (crash, result.stderr[-2000:])
         after = markers(run_dir)
         for unit, finished_at in before.items():  # nothing finished was recomputed
@@ -220,8 +207,8 @@ def test_sigkill_inside_each_stage_then_rerun(finished_run, tmp_path):
         assert killed not in after, crash
         # the rerun finished the unit killed last time, then was killed inside this one
         assert set(after) - set(before) == finished, (crash, set(after) - set(before))
-    result = run_cli("--config", config, "--home", home, "--executor", "local", "--rounds", "2",
-                     "--until", "validate")
+    result = run_cli("round", "--config", config, "--home", home, "--executor", "local",
+                     "--rounds", "2", "--until", "validate", env=child_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "round-2/traces" in markers(run_dir)
     for number in (1, 2):
@@ -235,9 +222,9 @@ def test_two_dask_workers_give_the_same_stores_as_one(finished_run, tmp_path):
     home = tmp_path / "runs"
     shutil.copytree(finished_run / "round-1" / "checkpoints",
                     home / "tiny" / "round-1" / "checkpoints")
-    result = run_cli("--config", str(tiny_config(tmp_path)), "--home", str(home), "--rounds", "2",
-                     "--until", "validate", "--runner", "dask", "--world-size", "2",
-                     PREFECT_HOME=str(tmp_path / "prefect"))
+    result = run_cli("round", "--config", str(tiny_config(tmp_path)), "--home", str(home),
+                     "--rounds", "2", "--until", "validate", "--runner", "dask", "--world-size",
+                     "2", env=child_env(PREFECT_HOME=str(tmp_path / "prefect")), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list((home / "tiny" / "round-2" / "student_solve").iterdir())) == 2
     for number in (1, 2):

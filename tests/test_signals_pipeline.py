@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.data.records import Problem, Signals
@@ -105,10 +105,9 @@ def test_one_failing_problem_does_not_lose_the_batch(teacher, problems, tmp_path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", *args],
-                          capture_output=True, text=True, timeout=600, check=False,
-                          env={"NO_COLOR": "1", "COLUMNS": "200", "HF_HUB_OFFLINE": "1",
-                               "PATH": "/usr/bin:/bin"})
+    """The CLI in a bare environment: nothing inherited from this process."""
+    return run_cli(*args, timeout=600, env={"NO_COLOR": "1", "COLUMNS": "200",
+                                            "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
 
 
 def test_cli_signals_on_one_problem_and_bad_input(tiny_teacher_dir, tmp_path):

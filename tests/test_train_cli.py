@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from sample_rows import GSM8K_ROWS
 
 from mycelium.data.loaders import row_to_gold_problem
 from mycelium.specialists.labels.build import build_labels
 from mycelium.specialists.labels.store import LabelManifest, write_labels
-
-
-def mycelium(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", *args],
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +25,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_then_doctor_describes_and_runs_the_checkpoint(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "ckpt" / "classifier"
-    done = mycelium("train", "classifier", "--data", str(store), "--out", str(out),
-                    "--max-steps", "2", "--batch-size", "2", "--json")
+    done = run_cli("train", "classifier", "--data", str(store), "--out", str(out),
+                   "--max-steps", "2", "--batch-size", "2", "--json", timeout=600)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["train_examples"] > 0 and "accuracy" in summary["metrics"]
@@ -40,7 +34,7 @@ def test_train_then_doctor_describes_and_runs_the_checkpoint(store: Path, tmp_pa
     assert info["specialist"] == "classifier" and info["label_schema_version"] == 1
     assert sorted(info["labels"]) == ["ADD", "MUL", "SUB"]  # the sample rows' operations
 
-    doctor = mycelium("doctor", str(tmp_path / "ckpt"), "--json")
+    doctor = run_cli("doctor", str(tmp_path / "ckpt"), "--json", timeout=600)
     assert doctor.returncode == 0, doctor.stderr
     report = json.loads(doctor.stdout)
     assert report["ok"] and {check["name"] for check in report["checks"]} >= {
@@ -66,7 +60,7 @@ def test_train_bad_input_is_one_clear_line_and_exit_2(problem: str, store: Path,
         args[3] = str(tmp_path)
     else:
         args[1] = "summariser"
-    done = mycelium(*args)
+    done = run_cli(*args, timeout=600)
     assert done.returncode == 2
     assert expected[problem] in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -77,6 +71,6 @@ def test_doctor_refuses_a_checkpoint_of_another_schema(tmp_path: Path) -> None:
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "mycelium.json").write_text(json.dumps(
         {"specialist": "tagger", "checkpoint_version": 1, "label_schema_version": 0}))
-    done = mycelium("doctor", str(tmp_path / "old"))
+    done = run_cli("doctor", str(tmp_path / "old"), timeout=600)
     assert done.returncode == 2
     assert "label schema version 0" in done.stderr and "Traceback" not in done.stderr
