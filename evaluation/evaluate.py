@@ -135,7 +135,10 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
                 if record.problem_id in labels and record.status != "invalid"]
     rows = [row for _, row in labelled]
     oracle: dict[str, list[bool]] = {}
-    if rows:
+    if rows and specialists.reasoner is not None:
+        oracle, predicted_ops = _reasoner_oracles(records, labelled, specialists, config,
+                                                  report)
+    elif rows:
         clauses = clause_spans_many(row.text for row in rows)
         tag_layouts = [problem_layout(row.text, row.words, row.tags, row_clauses)
                        for row, row_clauses in zip(rows, clauses, strict=True)]
@@ -167,6 +170,40 @@ def _attribute_gsm8k(records: list[EvalRecord], labels: dict[str, ProblemLabels]
         records[index] = records[index].model_copy(update=updates)
     return [record.model_copy(update={"attribution": "unlabelled"})
             if not record.correct and not record.attribution else record for record in records]
+
+
+def _reasoner_oracles(records: list[EvalRecord], labelled: list[tuple[int, ProblemLabels]],
+                      specialists: Specialists, config: SearchConfig, report: Progress
+                      ) -> tuple[dict[str, list[bool]], list[list[dict[str, float]]]]:
+    """The oracle stages for the reasoner, which has no tagger input and makes the
+    classifier's and the extractor's choices in one decision: oracle tagger = its own result;
+    oracle classifier = the reasoner searching arguments under the gold operations (one per
+    binary step of the gold program, and that many steps); oracle extractor = the gold
+    program."""
+    from mycelium.specialists.models.reasoner import binarize
+
+    rows = [row for _, row in labelled]
+    plans = [None if isinstance(steps := binarize(row), str) else [s.op for s in steps]
+             for row in rows]
+    found: list = []
+    for offset in range(0, len(rows), SOLVE_CHUNK):
+        part = slice(offset, offset + SOLVE_CHUNK)
+        found += specialists.reasoner.solve([row.text for row in rows[part]], config,
+                                            plans=plans[part])
+        report("oracle_classifier", len(found), len(rows))
+    gold = [parse_number(row.answer) for row in rows]
+    oracle = {
+        "oracle_tagger": [records[index].correct for index, _ in labelled],
+        "oracle_classifier": [result.answer is not None and result.answer == value
+                              for result, value in zip(found, gold, strict=True)],
+        "oracle_extractor": [True] * len(rows),
+    }
+    # the operations of the predicted program itself ("s1 = MUL(...)"), in the shape the
+    # classifier's scores take
+    predicted = [[{line.split(" = ", 1)[1].split("(", 1)[0]: 0.0}
+                  for line in records[index].program if " = " in line]
+                 for index, _ in labelled]
+    return oracle, predicted
 
 
 def plan_layout(row: ProblemLabels) -> tuple[Layout, list[tuple[int, str]]]:
@@ -215,7 +252,8 @@ def summarize(dataset: str, records: Sequence[EvalRecord]) -> dict[str, Any]:
     confusion: dict[str, Counter] = {}
     by_steps: dict[int, dict[str, int]] = {}
     for record in labelled:
-        for gold, predicted in zip(record.gold_ops, record.predicted_ops, strict=True):
+        # in step order; the reasoner's predicted program may have another step count
+        for gold, predicted in zip(record.gold_ops, record.predicted_ops, strict=False):
             confusion.setdefault(gold, Counter())[predicted] += 1
         entry = by_steps.setdefault(record.gold_steps or 0, {"n": 0, "correct": 0})
         entry["n"] += 1

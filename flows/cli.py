@@ -271,7 +271,8 @@ def label_command(
 
 @app.command("train")
 def train_command(
-    specialist: Annotated[str, typer.Argument(help="tagger, classifier or extractor.")],
+    specialist: Annotated[str, typer.Argument(
+        help="tagger, classifier, extractor (the pipeline) or reasoner.")],
     data: Annotated[Path, typer.Option(help="Label store (the --out folder of `label`).")],
     out: Annotated[Path, typer.Option(help="Folder for the checkpoint.")],
     base: Annotated[str | None, typer.Option(

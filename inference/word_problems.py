@@ -48,6 +48,7 @@ from mycelium.solver.search import (
 )
 from mycelium.specialists.labels.schema import LabelConstant, LabelQuantity
 from mycelium.specialists.models.extractor import ArgumentQuery
+from mycelium.specialists.models.reasoner import Finished, ReasonerResult
 from mycelium.specialists.models.tagger import tag_spans
 from mycelium.specialists.problem_view import (
     OPERAND_TAG,
@@ -239,6 +240,12 @@ def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
             todo.append(index)
     started = time.perf_counter()
     texts = [problems[index].text for index in todo]
+    if specialists.reasoner is not None:  # the state-aware step model, when the round has one
+        found_programs = specialists.reasoner.solve(texts, config)
+        each = (time.perf_counter() - started) / max(len(todo), 1)
+        for index, text, found in zip(todo, texts, found_programs, strict=True):
+            results[index] = result_from_reasoner(problems[index], text, found, each)
+        return [results[index] for index in range(len(problems))]
     layouts = [problem_layout(text, words, tags, clauses)
                for text, (words, tags), clauses in zip(
                    texts, predict_words(texts, specialists), clause_spans_many(texts),
@@ -266,3 +273,48 @@ def result_from_search(problem: Problem, layout: Layout, found: SearchResult,
              "program": assemble(layout, h).render()} for h in found.beam]
     return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
                        steps=readable_steps(layout, program, best), beam=beam, **common)
+
+
+def reasoner_program(text: str, finished: Finished) -> Program:
+    """The solver's Program from one of the reasoner's finished programs: its pool references
+    become typed arguments with their spans (quantities) or names (constants)."""
+    quantities = candidate_quantities(text)
+    constants = {constant.name: constant for constant in candidate_constants(text)}
+    steps = []
+    for op, *refs in finished.steps:
+        args = []
+        for kind, key in refs:
+            if kind == "quantity":
+                q = quantities[key]
+                args.append(Quantity(Fraction(q.value), q.start, q.end, q.text))
+            elif kind == "constant":
+                args.append(Constant(key, Fraction(constants[key].value)))
+            elif kind == "literal":
+                args.append(Literal(Fraction(key)))
+            else:
+                args.append(StepRef(key))
+        steps.append(Step(Op(op), tuple(args), origin="reasoner"))
+    return Program(tuple(steps))
+
+
+def result_from_reasoner(problem: Problem, text: str, found: ReasonerResult, seconds: float
+                         ) -> SolveResult:
+    common = {"problem_id": problem.id, "dataset": problem.dataset, "track": "specialists",
+              "seconds": round(seconds, 4)}
+    best = found.best
+    if best is None:
+        return SolveResult(status="no_answer", reason=found.reason, **common)
+    program = reasoner_program(text, best)
+    try:
+        value = execute(program)  # the assembled program, run again on its own
+    except ExecutionError as error:  # pragma: no cover - the search executed the same steps
+        return SolveResult(status="no_answer", reason=error.reason, **common)
+    steps = [{"step": f"s{index + 1}", "op": step.op.value, "line": step.render(index),
+              "value": format_number(found_value),
+              "words": " … ".join(arg.text for arg in step.args if isinstance(arg, Quantity))}
+             for index, (step, found_value) in enumerate(zip(program.steps, best.values,
+                                                            strict=True))]
+    beam = [{"answer": format_number(f.answer), "score": round(f.total, 4),
+             "program": reasoner_program(text, f).render()} for f in found.finished]
+    return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
+                       steps=steps, beam=beam, **common)

@@ -48,9 +48,12 @@ class TeacherSettings(_Strict):
 
 
 class StudentSettings(_Strict):
-    """The three specialists and how long they train."""
+    """The students: which family solves, its base model, and how long it trains."""
 
     base: str | None = None  # None: the bundled all-MiniLM-L6-v2 (CPU default)
+    # which students solve (specialists/registry.py FAMILIES): the tagger, classifier and
+    # extractor with the candidate search, or the state-aware reasoner
+    family: Literal["pipeline", "reasoner"] = "pipeline"
     # defaults: TrainConfig's (specialists/train_config.py); the configs state their epochs
     epochs: int = Field(TrainConfig.epochs, gt=0)
     max_steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs

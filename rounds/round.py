@@ -46,7 +46,7 @@ from mycelium.data.loaders import is_local_source
 from mycelium.rounds import stages as stage_functions
 from mycelium.rounds.config import RoundConfig
 from mycelium.rounds.markers import Shard, is_done, run_unit, shards
-from mycelium.specialists.registry import SPECIALISTS
+from mycelium.specialists.registry import FAMILIES, SPECIALISTS
 
 STAGES = ("split", "student_solve", "teacher_cot", "signals", "labels", "validate",
           *(spec.stage for spec in SPECIALISTS.values()), "eval", "report")
@@ -137,7 +137,8 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
                 f"({recorded})")
     if round > 1:
         previous = run_dir / f"round-{round - 1}"
-        missing = [name for name in ("traces", *(f"checkpoints/{s}" for s in SPECIALISTS))
+        family = FAMILIES[config.students.family]
+        missing = [name for name in ("traces", *(f"checkpoints/{s}" for s in family))
                    if not is_done(previous / name)]
         if missing:
             raise MyceliumError(f"round {round} needs round {round - 1} finished in {previous} "
@@ -159,7 +160,8 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
         stages += ["teacher_cot", "signals"]
     if round == 1 or teacher_runs:
         stages.append("labels")
-    stages += ["validate", *(f"train_{name}" for name in SPECIALISTS), "eval", "report"]
+    stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[config.students.family]),
+               "eval", "report"]
     if until is not None:
         if until not in stages:
             raise MyceliumError(f"--until {until}: round {round} has no such stage (its stages: "
@@ -191,12 +193,13 @@ def stage_groups(plan: RoundPlan) -> list[list[Unit]]:
     """The plan's units in order; units of one group are independent of each other."""
     groups: list[list[Unit]] = []
     trainers: list[Unit] = []
-    for stage in plan.stages:
+    for position, stage in enumerate(plan.stages):
         if stage in SHARDED:
             groups.append([Unit(stage, shard) for shard in shards(plan.world_size)])
         elif stage.startswith("train_"):
             trainers.append(Unit(stage))
-            if stage == "train_extractor" or stage == plan.stages[-1]:
+            following = plan.stages[position + 1:position + 2]
+            if not following or not following[0].startswith("train_"):
                 groups.append(trainers)
         else:
             groups.append([Unit(stage)])

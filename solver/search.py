@@ -78,6 +78,9 @@ class SearchConfig:
     negative_penalty: float = 3.0  # a negative answer
     max_args: int = 5  # positions read per step: 99.9% of GSM8K reference steps have at most 5
     vote: bool = True  # the answer whose programs hold the most probability mass wins
+    # The reasoner (specialists/models/reasoner.py) reads the same settings; this one is its
+    # own: the best (op, left, right) choices expanded per partial program.
+    expansions: int = 12
 
 
 @dataclass(frozen=True)

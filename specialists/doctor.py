@@ -116,6 +116,15 @@ def sample_prediction(specialist: str, model: Any) -> str:
         scores = model.predict([text], [[[(question, len(text))]]])[0][0]
         best = max(scores, key=scores.get)
         return f"question clause -> {best} (log-prob {scores[best]:.3f})"
+    if specialist == "reasoner":
+        from mycelium.solver.search import SearchConfig
+
+        found = model.solve([text], SearchConfig(beam_width=3, kept=3))[0]
+        if found.best is None:
+            return f"no program ({found.reason})"
+        steps = "; ".join(f"{op}({left[0]} {left[1]}, {right[0]} {right[1]})"
+                          for op, left, right in found.best.steps)
+        return f"{steps} -> {found.answer}"
     from mycelium.specialists.models.extractor import ArgumentQuery
 
     query = ArgumentQuery(text, candidate_quantities(text), candidate_constants(text),

@@ -1,6 +1,13 @@
-"""The one table of specialists: each student's name, the class that creates and loads it, and the
-round stage that trains it. Checkpoint loading, inference, training, rounds and the CLI all read
-this table, so a fourth specialist is one row here plus its own model file.
+"""The one table of specialists: each student's name, the class that creates and loads it, the
+round stage that trains it, and the family it solves with. Checkpoint loading, inference,
+training, rounds and the CLI all read this table, so a new specialist is one row here plus its
+own model file.
+
+Two families solve word problems: `pipeline` (the IO tagger, the role/operation classifier and
+the argument extractor, whose scores the candidate search combines) and `reasoner` (the
+state-aware step model, which makes the classifier's and the extractor's choices in one decision
+over what has been computed). Checkpoints are complete when one family is; inference uses the
+reasoner when it is there.
 
     loaded = Specialists.load(find_checkpoints(None))    # every specialist of the newest round
     tagger = load_specialist("runs/r1/tagger")           # any one, from its folder alone
@@ -23,12 +30,14 @@ from mycelium.data.home import run_home
 @dataclass(frozen=True)
 class SpecialistSpec:
     """One row: `create(base, labels, config, device)` builds an untrained model from a base
-    checkpoint and the labels it will train on; `load(path, info, use_cpu=)` reads a saved one."""
+    checkpoint and the labels it will train on; `load(path, info, use_cpu=)` reads a saved one.
+    `family`: the specialists that solve together (FAMILIES)."""
 
     name: str
     create: str  # "module:attribute"
     load: str  # "module:attribute"
     what: str  # one line for help texts and `doctor`
+    family: str = "pipeline"
 
     @property
     def stage(self) -> str:
@@ -52,7 +61,15 @@ SPECIALISTS: dict[str, SpecialistSpec] = {spec.name: spec for spec in (
     SpecialistSpec("extractor", "mycelium.specialists.models.extractor:create_extractor",
                    "mycelium.specialists.models.extractor:load_extractor",
                    "argument extractor: each step's typed arguments"),
+    SpecialistSpec("reasoner", "mycelium.specialists.models.reasoner:Reasoner.create",
+                   "mycelium.specialists.models.reasoner:Reasoner.load",
+                   "state-aware step model: each step's operation and arguments over the "
+                   "quantities, constants and earlier results",
+                   family="reasoner"),
 )}
+FAMILIES: dict[str, tuple[str, ...]] = {
+    family: tuple(name for name, spec in SPECIALISTS.items() if spec.family == family)
+    for family in dict.fromkeys(spec.family for spec in SPECIALISTS.values())}
 
 
 def _resolve(target: str) -> Any:
@@ -72,10 +89,16 @@ def load_specialist(path: str | Path, *, use_cpu: bool = False) -> Any:
     return SPECIALISTS[info.specialist].loader()(Path(path), info, use_cpu=use_cpu)
 
 
-def _complete(directory: Path) -> bool:
+def complete_families(directory: Path) -> list[str]:
+    """The families all of whose checkpoints are in `directory`."""
     from mycelium.specialists.models.checkpoint import INFO_FILE
 
-    return all((directory / name / INFO_FILE).is_file() for name in SPECIALISTS)
+    return [family for family, names in FAMILIES.items()
+            if all((directory / name / INFO_FILE).is_file() for name in names)]
+
+
+def _complete(directory: Path) -> bool:
+    return bool(complete_families(directory))
 
 
 def find_checkpoints(path: Path | None) -> Path:
@@ -92,26 +115,31 @@ def find_checkpoints(path: Path | None) -> Path:
                 rounds.append((int(number), candidate.stat().st_mtime, candidate))
     if rounds:
         return max(rounds)[2]
-    *others, last = [f"{name}/" for name in SPECIALISTS]
+    *others, last = [f"{name}/" for name in FAMILIES["pipeline"]]
     folders = f"{', '.join(others)} and {last}"
     raise MyceliumError(
-        f"no trained specialists in {root} (looked for {folders} checkpoints, or "
+        f"no trained specialists in {root} (looked for {folders} checkpoints, or reasoner/, or "
         f"round-N/checkpoints below it); train them with `mycelium train "
-        f"{'|'.join(SPECIALISTS)} --data LABELS --out {root}/tagger` (labels from "
+        f"{'|'.join(FAMILIES['pipeline'])} --data LABELS --out {root}/tagger` (labels from "
         f"`mycelium label`) and pass --checkpoints {root}")
 
 
 @dataclass
 class Specialists:
-    """The trained students that inference runs, one attribute per row of the table."""
+    """The trained students that inference runs, one attribute per row of the table; the
+    specialists of a family whose checkpoints are absent are None."""
 
-    tagger: Any
-    classifier: Any
-    extractor: Any
     directory: Path
+    tagger: Any = None
+    classifier: Any = None
+    extractor: Any = None
+    reasoner: Any = None  # word problems go through it when present
 
     @classmethod
     def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:
+        families = complete_families(directory)
+        if not families:
+            find_checkpoints(directory)  # raises, naming what is missing and how to train it
         loaded = {name: load_specialist(directory / name, use_cpu=use_cpu)
-                  for name in SPECIALISTS}
-        return cls(**loaded, directory=directory)
+                  for family in families for name in FAMILIES[family]}
+        return cls(directory=directory, **loaded)

@@ -162,10 +162,12 @@ def test_quantities_outside_the_group_are_refused():
 
 def test_no_inference_function_can_receive_a_gold_answer():
     from mycelium.inference import math_tracks, solve, word_problems
+    from mycelium.specialists.models.reasoner import Reasoner
 
     assert "answer" not in Problem.model_fields and "gold" not in Problem.model_fields
     functions = [search, word_problems.solve_word_problems, word_problems.search_layouts,
-                 math_tracks.solve_math_problems, solve.solve_problems, solve.solve_in_chunks]
+                 math_tracks.solve_math_problems, solve.solve_problems, solve.solve_in_chunks,
+                 Reasoner.solve]
     for function in functions:
         for name in inspect.signature(function).parameters:
             assert not any(word in name for word in ("answer", "gold", "label")), \

@@ -1,0 +1,591 @@
+"""The state-aware step model (the deductive reasoner's formulation): one encoder pass over the
+problem, then a program built one binary step at a time over a pool of quantities, named
+constants, frequent literals and the results of earlier steps.
+
+    reasoner = load_specialist("runs/r1/reasoner")
+    found = reasoner.solve([text])[0]        # ReasonerResult: finished programs, best first
+
+The pool. Each quantity candidate (`problem_view.candidate_quantities`: every number written in
+the problem, once per value it can stand for) is the mean of its mention's token vectors plus an
+embedding of which reading it is; each named constant the words allow is an embedding of its
+name; each literal of the training vocabulary (2, 1/100, 4, ... seen at least twice) an
+embedding of its value. A step's result joins the pool as a vector composed from its two
+arguments and its operation (`compose`): what the step computed, not where its words were.
+Entries an earlier step used carry a "used" embedding, and results an embedding of their age.
+
+A step. Every (operation, first argument, second argument) over the pool is scored at once,
+`v_op . tanh(W1_op a + W2_op b + W3_op context) + a . diag(u_op) b`, the context being the problem's
+pooled vector, its question clause's vector and the step number; one softmax over all of
+them. After each step a stop head reads the new result and the context: stop here, or go on.
+So the classifier's job (which operation) and the extractor's (which arguments) are one
+decision over one state, and the next step is scored knowing what has been computed.
+
+Training labels are the validated programs (labels/), made binary: ADD and MUL of n arguments
+become a chain of n-1 steps, PERCENT(x) is MUL(x, 1/100); a program with another operation, or
+a literal outside the vocabulary, is dropped and counted. Teacher forcing: the loss at step t is
+-log of the probability of the gold choice (both orders for ADD and MUL) given the gold steps
+before it, plus the stop head's binary cross-entropy.
+
+Inference (`solve`) is a beam search executed exactly as it goes (Fractions; a division by zero
+or an oversized value drops the hypothesis), with the candidate search's settings
+(solver/search.py's SearchConfig: beam width, step limit, programs kept, the soft priors on
+non-whole and negative answers and unused numbers, the vote); the answer is the one whose
+finished programs hold the most probability mass. No gold answer is an input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mycelium.solver.executor import ExecutionError, apply
+from mycelium.solver.program import Op
+from mycelium.solver.search import SearchConfig
+from mycelium.specialists.labels.schema import LabelConstant, LabelQuantity, ProblemLabels
+from mycelium.specialists.models.checkpoint import (
+    CheckpointInfo,
+    load_head,
+    save_head,
+    write_checkpoint_info,
+)
+from mycelium.specialists.models.encoding import (
+    autocast,
+    base_kind,
+    encode_text,
+    load_tokenizer,
+    load_weights,
+    mean_pool,
+    pad,
+    pick_device,
+    span_tokens,
+)
+from mycelium.specialists.models.extractor import quantity_readings
+
+OPS = ("ADD", "SUB", "MUL", "DIV")
+COMMUTATIVE = frozenset({"ADD", "MUL"})
+MAX_STEPS = 12  # binary steps of a training program (97% of GSM8K programs have at most 8)
+MAX_AGE = 8
+MIN_LITERAL_COUNT = 2  # a literal value joins the vocabulary when this many programs use it
+PERCENT_LITERAL = "1/100"
+
+# A pool reference: ("quantity", i) | ("constant", name) | ("literal", value) | ("step", j)
+Ref = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class BinaryStep:
+    op: str
+    left: Ref
+    right: Ref
+
+
+def binarize(row: ProblemLabels) -> list[BinaryStep] | str:
+    """The row's program as binary steps over pool references, or the reason it cannot be."""
+    steps: list[BinaryStep] = []
+    result_of: list[int] = []  # label step -> binary step holding its result
+
+    def ref(arg: Any) -> Ref:
+        if arg.kind == "quantity":
+            return ("quantity", arg.index)
+        if arg.kind == "constant":
+            return ("constant", row.constants[arg.index].name)
+        if arg.kind == "literal":
+            return ("literal", arg.value)
+        return ("step", result_of[arg.index])
+
+    for step in row.steps:
+        args = [ref(arg) for arg in step.args]
+        if step.label == "PERCENT" and len(args) == 1:
+            steps.append(BinaryStep("MUL", args[0], ("literal", PERCENT_LITERAL)))
+        elif step.label in COMMUTATIVE and len(args) >= 2:
+            steps.append(BinaryStep(step.label, args[0], args[1]))
+            for arg in args[2:]:
+                steps.append(BinaryStep(step.label, ("step", len(steps) - 1), arg))
+        elif step.label in OPS and len(args) == 2:
+            steps.append(BinaryStep(step.label, args[0], args[1]))
+        else:
+            return f"op_{step.label.lower()}"
+        result_of.append(len(steps) - 1)
+    if not steps:
+        return "no_steps"
+    if len(steps) > MAX_STEPS:
+        return "too_many_steps"
+    return steps
+
+
+@dataclass
+class ReasonerVocab:
+    """What the pool can hold besides the problem's own quantities."""
+
+    constants: list[str]  # constant names (index 0: any name not seen in training)
+    literals: list[str]  # literal values, exact, as text
+
+    @classmethod
+    def from_labels(cls, labels: list[ProblemLabels]) -> ReasonerVocab:
+        constants = sorted({constant.name for row in labels for constant in row.constants})
+        counts = Counter(arg.value for row in labels for step in row.steps for arg in step.args
+                         if arg.kind == "literal")
+        literals = sorted({value for value, count in counts.items()
+                           if count >= MIN_LITERAL_COUNT} | {PERCENT_LITERAL},
+                          key=lambda value: Fraction(value))
+        return cls(["<unknown>", *constants], literals)
+
+
+@dataclass
+class Pool:
+    """One problem's static pool: the quantity, constant and literal entries, in this order."""
+
+    values: list[Fraction]
+    refs: list[Ref]
+    quantity_tokens: list[list[int]]  # per quantity: its mention's token indices
+    readings: torch.Tensor  # per quantity: which reading of its mention
+    constant_ids: torch.Tensor  # per constant: its vocabulary index
+    mentions: list[int]  # per quantity: its mention number (readings share one)
+
+    @property
+    def size(self) -> int:
+        return len(self.refs)
+
+
+def build_pool(quantities: list[LabelQuantity], constants: list[LabelConstant],
+               offsets: list[tuple], vocab: ReasonerVocab) -> Pool:
+    known = {name: index for index, name in enumerate(vocab.constants)}
+    mentions: dict[tuple[int, int], int] = {}
+    return Pool(
+        values=[Fraction(q.value) for q in quantities] + [Fraction(c.value) for c in constants]
+        + [Fraction(value) for value in vocab.literals],
+        refs=[("quantity", i) for i in range(len(quantities))]
+        + [("constant", c.name) for c in constants]
+        + [("literal", value) for value in vocab.literals],
+        quantity_tokens=[span_tokens(offsets, [(q.start, q.end)]) for q in quantities],
+        readings=quantity_readings(quantities),
+        constant_ids=torch.tensor([known.get(c.name, 0) for c in constants], dtype=torch.long),
+        mentions=[mentions.setdefault((q.start, q.end), len(mentions)) for q in quantities])
+
+
+class ReasonerModel(nn.Module):
+    def __init__(self, encoder: nn.Module, constants: int, literals: int,
+                 head_size: int = 96) -> None:
+        super().__init__()
+        hidden = encoder.config.hidden_size
+        self.encoder = encoder
+        self.quantity = nn.Linear(hidden, hidden)
+        self.reading = nn.Embedding(4, hidden)
+        self.constant = nn.Embedding(constants, hidden)
+        self.literal = nn.Embedding(max(literals, 1), hidden)
+        self.kind = nn.Embedding(4, hidden)  # quantity, constant, literal, step result
+        self.used = nn.Parameter(torch.zeros(hidden))
+        self.age = nn.Embedding(MAX_AGE, hidden)
+        self.no_tokens = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.step_number = nn.Embedding(MAX_STEPS + 1, hidden)
+        self.context = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(),
+                                     nn.LayerNorm(hidden))
+        ops = len(OPS)
+        self.left = nn.Linear(hidden, ops * head_size)
+        self.right = nn.Linear(hidden, ops * head_size, bias=False)
+        self.from_context = nn.Linear(hidden, ops * head_size, bias=False)
+        self.score = nn.Parameter(torch.randn(ops, head_size) * head_size ** -0.5)
+        # a^T diag(u_op) b: how the two arguments' vectors agree, per op, at n^2 cost
+        self.agreement = nn.Parameter(torch.zeros(ops, hidden))
+        self.compose = nn.ModuleList(nn.Sequential(nn.Linear(3 * hidden, hidden), nn.GELU(),
+                                                   nn.LayerNorm(hidden)) for _ in OPS)
+        self.stop = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, 1))
+        self.head_size = head_size
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def span_mean(self, hidden: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+        if not tokens:
+            return self.no_tokens
+        return hidden[tokens].mean(dim=0)
+
+    def static_pool(self, hidden: torch.Tensor, pool: Pool) -> torch.Tensor:
+        """(entries, hidden) for one problem's quantities, constants and literals."""
+        device = hidden.device
+        parts = []
+        if pool.quantity_tokens:
+            mentions = torch.stack([self.span_mean(hidden, tokens)
+                                    for tokens in pool.quantity_tokens])
+            parts.append(self.quantity(mentions) + self.reading(pool.readings.to(device))
+                         + self.kind.weight[0])
+        if len(pool.constant_ids):
+            parts.append(self.constant(pool.constant_ids.to(device)) + self.kind.weight[1])
+        literals = pool.size - len(pool.quantity_tokens) - len(pool.constant_ids)
+        if literals:
+            parts.append(self.literal.weight[:literals] + self.kind.weight[2])
+        return torch.cat(parts)
+
+    def problem_context(self, hidden: torch.Tensor, mask: torch.Tensor,
+                        question: list[int]) -> torch.Tensor:
+        """The problem's pooled vector and its question clause's, side by side."""
+        pooled = mean_pool(hidden[None], mask[None])[0]
+        return torch.cat([pooled, self.span_mean(hidden, question)])
+
+    def step_scores(self, entries: torch.Tensor, problem: torch.Tensor,
+                    step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ops, n, n) scores of every (op, left, right) over the current pool, and the
+        context vector."""
+        ops, size, n = len(OPS), self.head_size, entries.shape[0]
+        number = self.step_number.weight[min(step, MAX_STEPS)]
+        context = self.context(torch.cat([problem, number]))
+        left = self.left(entries).view(n, ops, size)
+        right = self.right(entries).view(n, ops, size)
+        bias = self.from_context(context).view(ops, size)
+        pair = torch.tanh(left[:, None] + right[None, :] + bias)  # n, n, ops, size
+        scores = torch.einsum("abos,os->oab", pair, self.score)
+        scores = scores + torch.einsum("ad,od,bd->oab", entries, self.agreement, entries)
+        return scores, context
+
+    def result(self, op: int, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return self.compose[op](torch.cat([left, right, left * right])) + self.kind.weight[3]
+
+    def stop_logit(self, result: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.stop(torch.cat([result, context]))[0]
+
+
+def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[int],
+                 model: ReasonerModel) -> torch.Tensor:
+    """The pool at a step: static entries, then earlier results (with their age), with the
+    "used" vector on every entry an earlier step took as an argument."""
+    rows = [static]
+    if results:
+        ages = torch.arange(len(results) - 1, -1, -1, device=static.device).clamp(max=MAX_AGE - 1)
+        rows.append(torch.stack(results) + model.age(ages))
+    entries = torch.cat(rows)
+    if used:
+        flags = torch.zeros(entries.shape[0], 1, device=static.device)
+        flags[sorted(used)] = 1.0
+        entries = entries + flags * model.used
+    return entries
+
+
+@dataclass
+class ReasonerItem:
+    input_ids: list[int]
+    offsets: list[tuple]
+    pool: Pool
+    question: list[int]  # token indices of the question clause
+    steps: list[tuple[int, int, int]]  # per binary step: (op, left entry, right entry)
+
+
+@dataclass
+class Finished:
+    """A finished program: its binary steps as (op, left ref, right ref), values, score."""
+
+    steps: list[tuple[str, Ref, Ref]]
+    values: list[Fraction]
+    log_prob: float
+    priors: float = 0.0
+
+    @property
+    def answer(self) -> Fraction:
+        return self.values[-1]
+
+    @property
+    def total(self) -> float:
+        return self.log_prob + self.priors
+
+
+@dataclass
+class ReasonerResult:
+    finished: list[Finished] = field(default_factory=list)  # best total first
+    answer: Fraction | None = None  # the answer holding the most probability mass
+    reason: str = ""  # why there is none
+
+    @property
+    def best(self) -> Finished | None:
+        return next((f for f in self.finished if f.answer == self.answer), None)
+
+
+class Reasoner:
+    name = "reasoner"
+
+    def __init__(self, model: ReasonerModel, tokenizer: Any, vocab: ReasonerVocab, base: str,
+                 kind: str, max_length: int, device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.base, self.kind, self.max_length, self.device = base, kind, max_length, device
+
+    @classmethod
+    def create(cls, base: str | Path, labels: list[ProblemLabels], config: Any,
+               device: torch.device) -> Reasoner:
+        from transformers import AutoModel
+
+        vocab = ReasonerVocab.from_labels(labels)
+        encoder = load_weights(AutoModel, base)
+        model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals))
+        return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
+                   config.max_length, device)
+
+    @classmethod
+    def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
+        from transformers import AutoModel
+
+        vocab = ReasonerVocab(**info.vocabularies)
+        model = ReasonerModel(load_weights(AutoModel, path), len(vocab.constants),
+                              len(vocab.literals))
+        load_head(model, path)
+        return cls(model, load_tokenizer(path), vocab, info.base_model, info.kind,
+                   info.max_length, pick_device(use_cpu))
+
+    # ------------------------------------------------------------------------------ training
+
+    def _item(self, text: str, quantities: list[LabelQuantity],
+              constants: list[LabelConstant]) -> tuple[list[int], list[tuple], Pool, list[int]]:
+        from mycelium.signals.clauses import clause_spans
+        from mycelium.specialists.problem_view import question_span
+
+        ids, offsets = encode_text(self.tokenizer, text, self.max_length)
+        pool = build_pool(quantities, constants, offsets, self.vocab)
+        question = question_span(text, clause_spans(text))
+        return ids, offsets, pool, span_tokens(offsets, [question] if question else [])
+
+    def examples(self, labels: list[ProblemLabels]) -> tuple[list[ReasonerItem], Counter]:
+        items, dropped = [], Counter()
+        for row in labels:
+            steps = binarize(row)
+            if isinstance(steps, str):
+                dropped[steps] += 1
+                continue
+            ids, offsets, pool, question = self._item(row.text, row.quantities, row.constants)
+            index = {ref: position for position, ref in enumerate(pool.refs)}
+            encoded, ok = [], True
+            for step in steps:
+                sides = []
+                for ref in (step.left, step.right):
+                    if ref[0] == "step":
+                        sides.append(pool.size + ref[1])
+                    elif ref in index:
+                        sides.append(index[ref])
+                    else:
+                        ok = False
+                        break
+                if not ok:
+                    break
+                encoded.append((OPS.index(step.op), *sides))
+            if not ok:
+                dropped["literal_outside_vocabulary"] += 1
+                continue
+            items.append(ReasonerItem(ids, offsets, pool, question, encoded))
+        return items, dropped
+
+    def collate(self, items: list[ReasonerItem]) -> dict[str, Any]:
+        return {"input_ids": pad([item.input_ids for item in items], self.tokenizer.pad_token_id),
+                "attention_mask": pad([[1] * len(item.input_ids) for item in items], 0),
+                "items": items}
+
+    def _problem_losses(self, hidden: torch.Tensor, mask: torch.Tensor,
+                        item: ReasonerItem) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(choice loss sum, stop loss sum, steps right under teacher forcing, steps)."""
+        model = self.model
+        static = model.static_pool(hidden, item.pool)
+        problem = model.problem_context(hidden, mask, item.question)
+        results: list[torch.Tensor] = []
+        used: set[int] = set()
+        choice_loss = stop_loss = hidden.new_zeros(())
+        right = 0
+        for number, (op, left, right_arg) in enumerate(item.steps):
+            entries = current_pool(static, results, used, model)
+            scores, context = model.step_scores(entries, problem, number)
+            flat = scores.float().reshape(-1).log_softmax(-1).view_as(scores)
+            gold = [flat[op, left, right_arg]]
+            if OPS[op] in COMMUTATIVE and left != right_arg:
+                gold.append(flat[op, right_arg, left])
+            choice_loss = choice_loss - torch.logsumexp(torch.stack(gold), 0)
+            best = int(flat.reshape(-1).argmax())
+            best_op, rest = divmod(best, entries.shape[0] ** 2)
+            best_left, best_right = divmod(rest, entries.shape[0])
+            right += best_op == op and ({best_left, best_right} == {left, right_arg}
+                                        if OPS[op] in COMMUTATIVE
+                                        else (best_left, best_right) == (left, right_arg))
+            produced = model.result(op, entries[left], entries[right_arg])
+            last = float(number == len(item.steps) - 1)
+            stop_loss = stop_loss + nn.functional.binary_cross_entropy_with_logits(
+                model.stop_logit(produced, context).float(), hidden.new_tensor(last).float())
+            results.append(produced)
+            used |= {left, right_arg}
+        return choice_loss, stop_loss, right, len(item.steps)
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
+        total, steps = hidden.new_zeros(()), 0
+        for row, item in enumerate(batch["items"]):
+            choice, stop, _, count = self._problem_losses(hidden[row], batch["attention_mask"][row],
+                                                          item)
+            total = total + choice + stop
+            steps += count
+        return total / max(steps, 1)
+
+    def parameter_groups(self) -> tuple[list, list]:
+        return (list(self.model.encoder.parameters()),
+                [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")])
+
+    def evaluate(self, items: list[ReasonerItem], batch_size: int) -> dict[str, Any]:
+        """Teacher-forced: loss per step, share of steps whose best choice is the gold one, and
+        share of problems with every step right."""
+        loss_sum = steps = right = problems_right = 0
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            batch = self.collate(chunk)
+            ids = batch["input_ids"].to(self.device)
+            mask = batch["attention_mask"].to(self.device)
+            with autocast(self.device):
+                hidden = self.model.encode(ids, mask)
+            for row, item in enumerate(chunk):
+                choice, stop, good, count = self._problem_losses(hidden[row].float(), mask[row],
+                                                                 item)
+                loss_sum += float(choice + stop)
+                steps += count
+                right += good
+                problems_right += good == count
+        return {"eval_loss": loss_sum / max(steps, 1), "step_exact": right / max(steps, 1),
+                "problem_exact": problems_right / max(len(items), 1)}
+
+    # ----------------------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def solve(self, texts: list[str], config: SearchConfig | None = None,
+              batch_size: int = 16, plans: list[list[str] | None] | None = None
+              ) -> list[ReasonerResult]:
+        """Per text, the finished programs of the beam search (no gold answer involved).
+        `plans` fix each problem's operations, one per binary step, and its step count:
+        evaluation's oracle classifier (the operations right, the arguments the model's)."""
+        from mycelium.specialists.problem_view import candidate_constants, candidate_quantities
+
+        config = config or SearchConfig()
+        self.model.eval()
+        results = []
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            prepared = [self._item(text, candidate_quantities(text), candidate_constants(text))
+                        for text in chunk]
+            ids = pad([item[0] for item in prepared], self.tokenizer.pad_token_id).to(self.device)
+            mask = pad([[1] * len(item[0]) for item in prepared], 0).to(self.device)
+            with autocast(self.device):
+                hidden = self.model.encode(ids, mask).float()
+            for row, (_, _, pool, question) in enumerate(prepared):
+                plan = plans[start + row] if plans is not None else None
+                results.append(self._search(hidden[row], mask[row], pool, question, config,
+                                            plan))
+        return results
+
+    def _search(self, hidden: torch.Tensor, mask: torch.Tensor, pool: Pool, question: list[int],
+                config: SearchConfig, plan: list[str] | None = None) -> ReasonerResult:
+        model = self.model
+        if not pool.quantity_tokens:
+            return ReasonerResult(reason="no_numbers")
+        static = model.static_pool(hidden, pool)
+        problem = model.problem_context(hidden, mask, question)
+        # a partial program: (log-prob, steps as entry triples, values, result vectors, used)
+        beam: list[tuple[float, list, list[Fraction], list[torch.Tensor], set[int]]] = [
+            (0.0, [], [], [], set())]
+        finished: list[Finished] = []
+        steps_allowed = len(plan) if plan is not None else config.max_steps
+        for number in range(steps_allowed):
+            expanded = []
+            for log_prob, steps, values, vectors, used in beam:
+                entries = current_pool(static, vectors, used, model)
+                scores, context = model.step_scores(entries, problem, number)
+                flat = scores.reshape(-1).log_softmax(-1)
+                if plan is not None:  # only the planned operation's choices
+                    keep = torch.full_like(scores, -math.inf)
+                    keep[OPS.index(plan[number])] = 0.0
+                    flat = flat + keep.reshape(-1)
+                top = flat.topk(min(config.expansions * 2, flat.numel()))
+                size = entries.shape[0]
+                pool_values = pool.values + values
+                taken = 0
+                for score, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                    op, rest = divmod(index, size * size)
+                    left, right = divmod(rest, size)
+                    if score == -math.inf:
+                        break
+                    try:
+                        value = apply(Op(OPS[op]), [pool_values[left], pool_values[right]])
+                    except ExecutionError:
+                        continue
+                    vector = model.result(op, entries[left], entries[right])
+                    stop = model.stop_logit(vector, context)
+                    stop_log, go_log = float(nn.functional.logsigmoid(stop)), \
+                        float(nn.functional.logsigmoid(-stop))
+                    new_steps = [*steps, (op, left, right)]
+                    if plan is None or number == len(plan) - 1:
+                        finished.append(self._finish(new_steps, [*values, value],
+                                                     log_prob + score + stop_log, pool, config))
+                    expanded.append((log_prob + score + go_log, new_steps, [*values, value],
+                                     [*vectors, vector], used | {left, right}))
+                    taken += 1
+                    if taken >= config.expansions:
+                        break
+            if not expanded:
+                break
+            expanded.sort(key=lambda hypothesis: -hypothesis[0])
+            beam = expanded[:config.beam_width]
+            best_finished = max((f.total for f in finished), default=-math.inf)
+            if plan is None and beam[0][0] < best_finished - 12.0:  # nothing can catch up
+                break
+        return self._rank(finished, config)
+
+    def _finish(self, steps: list[tuple[int, int, int]], values: list[Fraction],
+                log_prob: float, pool: Pool, config: SearchConfig) -> Finished:
+        static = pool.size
+
+        def ref(entry: int) -> Ref:
+            return pool.refs[entry] if entry < static else ("step", entry - static)
+
+        answer = values[-1]
+        priors = 0.0
+        if answer.denominator != 1:
+            priors -= config.fraction_penalty
+        if answer < 0:
+            priors -= config.negative_penalty
+        if config.unused_mention_penalty:
+            used = {pool.mentions[entry] for _, left, right in steps for entry in (left, right)
+                    if entry < len(pool.mentions)}
+            priors -= config.unused_mention_penalty * (len(set(pool.mentions)) - len(used))
+        return Finished([(OPS[op], ref(left), ref(right)) for op, left, right in steps],
+                        values, log_prob, priors)
+
+    @staticmethod
+    def _rank(finished: list[Finished], config: SearchConfig) -> ReasonerResult:
+        if not finished:
+            return ReasonerResult(reason="no_program_executes")
+        unique: dict[tuple, Finished] = {}
+        for program in finished:
+            key = tuple(program.steps)
+            if key not in unique or unique[key].total < program.total:
+                unique[key] = program
+        ranked = sorted(unique.values(), key=lambda program: -program.total)[:config.kept]
+        if config.vote:
+            mass: dict[Fraction, float] = {}
+            for program in ranked:
+                mass[program.answer] = mass.get(program.answer, 0.0) + math.exp(
+                    program.total - ranked[0].total)
+            answer = max(mass, key=lambda value: (mass[value], value == ranked[0].answer))
+        else:
+            answer = ranked[0].answer
+        return ReasonerResult(ranked, answer)
+
+    # --------------------------------------------------------------------------- checkpoint
+
+    def checkpoint_info(self) -> CheckpointInfo:
+        return CheckpointInfo(specialist=self.name, base_model=self.base, kind=self.kind,
+                              labels=list(OPS), max_length=self.max_length,
+                              vocabularies={"constants": self.vocab.constants,
+                                            "literals": self.vocab.literals})
+
+    def save(self, out_dir: Path, info: CheckpointInfo) -> None:
+        self.model.encoder.save_pretrained(out_dir)
+        self.tokenizer.save_pretrained(out_dir)
+        save_head(self.model, out_dir)
+        write_checkpoint_info(out_dir, info)

