@@ -221,6 +221,30 @@ def split_command(
                  f"dev:   {result.dev_count} -> {escape(str(result.dev))}", highlight=False)
 
 
+@app.command("large-numbers")
+def large_numbers_command(
+    file: Annotated[Path, typer.Argument(help="GSM8K problems (JSONL/Parquet), e.g. a dev split.")],
+    out: Annotated[Path, typer.Option(help="JSONL file for the rewritten problems.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Rewrite every number written in digits as a large random one and recompute the gold
+    answer by executing the validated reference program on the new numbers (evaluate the file
+    with `mycelium eval` to see whether size matters to the solver)."""
+    from mycelium.evaluation.large_numbers import write_large_numbers
+
+    items = load_problems("gsm8k", file).problems
+    with _stages() as report:
+        counts = write_large_numbers(items, out, seed=seed, progress=report)
+    summary = {"problems": len(items), "kept": counts.pop("kept", 0), "dropped": dict(counts),
+               "out": str(out)}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        stdout.print(f"{summary['kept']} of {len(items)} problems rewritten -> "
+                     f"{escape(str(out))} (left out: {summary['dropped']})", highlight=False)
+
+
 @app.command("label")
 def label_command(
     out: Annotated[Path, typer.Option(help="Folder for labels.parquet and labels.json.")],

@@ -99,6 +99,11 @@ def labels_from_program(item: GoldProblem, program: Program, *, source: str,
 
 def execute_labels(labels: ProblemLabels) -> Fraction:
     """Run the steps' typed arguments (not the stored program) and return the last value."""
+    return step_values(labels)[-1]
+
+
+def step_values(labels: ProblemLabels) -> list[Fraction]:
+    """Every step's value, running the steps' typed arguments (not the stored program)."""
     values: list[Fraction] = []
     for step in labels.steps:
         arguments = []
@@ -116,7 +121,7 @@ def execute_labels(labels: ProblemLabels) -> Fraction:
         values.append(apply(Op(step.label), arguments))
     if not values:
         raise ExecutionError("empty_program", "no steps")
-    return values[-1]
+    return values
 
 
 def validate_gsm8k_labels(labels: ProblemLabels) -> None:
