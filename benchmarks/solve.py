@@ -111,7 +111,7 @@ def main() -> None:
     answered = sum(result.status == "ok" for result in results)
     progress(f"  {pipeline_s:.1f} s, {answered} answered")
 
-    tokenizer = specialists.tagger.tokenizer
+    tokenizer = (specialists.reasoner or specialists.tagger).tokenizer
     lengths = [len(tokenizer(problem.text)["input_ids"]) + TEMPLATE_TOKENS
                for problem in problems[:args.cot_problems]]
     progress(f"chain-of-thought baseline: Qwen2.5-0.5B-shaped random LM, {len(lengths)} problems")
