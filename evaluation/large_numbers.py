@@ -94,8 +94,8 @@ def _rewrite(text: str, quantities: list[LabelQuantity], values: dict[int, Fract
 
 def large_number_rows(items: Sequence[GoldProblem], *, seed: int = 0,
                       progress: Progress | None = None) -> tuple[list[dict[str, Any]], Counter]:
-    """GSM8K-format rows ({"question", "answer": "... #### N"}) of the kept variants, and the
-    counts of what was left out and why."""
+    """GSM8K-format rows ({"question", "answer": "... #### N", "original_id"}) of the kept
+    variants, and the counts of what was left out and why."""
     labels, manifest = build_labels(items, dataset="gsm8k", source="reference",
                                     progress=progress)
     counts: Counter = Counter({f"labels_{reason}": count
@@ -108,7 +108,9 @@ def large_number_rows(items: Sequence[GoldProblem], *, seed: int = 0,
             counts[variant] += 1
             continue
         text, answer = variant
-        rows.append({"question": text, "answer": f"#### {format_number(answer)}"})
+        # the original's id: plain accuracy on the same problems is a filter of its eval
+        rows.append({"question": text, "answer": f"#### {format_number(answer)}",
+                     "original_id": row.problem_id})
         counts["kept"] += 1
     return rows, counts
 
