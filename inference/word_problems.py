@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from mycelium.data.records import Problem, SolveResult
 from mycelium.signals.clauses import Span, clause_spans_many, expand_to_clauses
@@ -257,22 +258,32 @@ def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
     return [results[index] for index in range(len(problems))]
 
 
-def result_from_search(problem: Problem, layout: Layout, found: SearchResult,
-                       seconds: float) -> SolveResult:
-    common = {"problem_id": problem.id, "dataset": problem.dataset, "track": "specialists",
-              "spans": layout.spans, "seconds": round(seconds, 4)}
-    best = found.best
+def _result(common: dict[str, Any], best: Any, reason: str, assemble_one: Any,
+            steps_of: Any, beam: list[Any]) -> SolveResult:
+    """The SolveResult of a finished search, whichever model searched: `assemble_one(found)`
+    turns one of its programs into a solver Program, `steps_of(program)` gives the readable
+    steps of the best."""
     if best is None:
-        return SolveResult(status="no_answer", reason=found.reason, **common)
-    program = assemble(layout, best)
+        return SolveResult(status="no_answer", reason=reason, **common)
+    program = assemble_one(best)
     try:
         value = execute(program)  # the assembled program, run again on its own
     except ExecutionError as error:  # pragma: no cover - the search executed the same steps
         return SolveResult(status="no_answer", reason=error.reason, **common)
-    beam = [{"answer": format_number(h.answer), "score": round(h.total, 4),
-             "program": assemble(layout, h).render()} for h in found.beam]
     return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
-                       steps=readable_steps(layout, program, best), beam=beam, **common)
+                       steps=steps_of(program),
+                       beam=[{"answer": format_number(found.answer),
+                              "score": round(found.total, 4),
+                              "program": assemble_one(found).render()} for found in beam],
+                       **common)
+
+
+def result_from_search(problem: Problem, layout: Layout, found: SearchResult,
+                       seconds: float) -> SolveResult:
+    common = {"problem_id": problem.id, "dataset": problem.dataset, "track": "specialists",
+              "spans": layout.spans, "seconds": round(seconds, 4)}
+    return _result(common, found.best, found.reason, lambda h: assemble(layout, h),
+                   lambda program: readable_steps(layout, program, found.best), found.beam)
 
 
 def reasoner_program(text: str, finished: Finished) -> Program:
@@ -301,20 +312,13 @@ def result_from_reasoner(problem: Problem, text: str, found: ReasonerResult, sec
                          ) -> SolveResult:
     common = {"problem_id": problem.id, "dataset": problem.dataset, "track": "specialists",
               "seconds": round(seconds, 4)}
-    best = found.best
-    if best is None:
-        return SolveResult(status="no_answer", reason=found.reason, **common)
-    program = reasoner_program(text, best)
-    try:
-        value = execute(program)  # the assembled program, run again on its own
-    except ExecutionError as error:  # pragma: no cover - the search executed the same steps
-        return SolveResult(status="no_answer", reason=error.reason, **common)
-    steps = [{"step": f"s{index + 1}", "op": step.op.value, "line": step.render(index),
-              "value": format_number(found_value),
-              "words": " … ".join(arg.text for arg in step.args if isinstance(arg, Quantity))}
-             for index, (step, found_value) in enumerate(zip(program.steps, best.values,
-                                                            strict=True))]
-    beam = [{"answer": format_number(f.answer), "score": round(f.total, 4),
-             "program": reasoner_program(text, f).render()} for f in found.finished]
-    return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
-                       steps=steps, beam=beam, **common)
+
+    def steps_of(program: Program) -> list[dict]:
+        return [{"step": f"s{index + 1}", "op": step.op.value, "line": step.render(index),
+                 "value": format_number(value),
+                 "words": " … ".join(arg.text for arg in step.args if isinstance(arg, Quantity))}
+                for index, (step, value) in enumerate(zip(program.steps, found.best.values,
+                                                          strict=True))]
+
+    return _result(common, found.best, found.reason, lambda f: reasoner_program(text, f),
+                   steps_of, found.finished)
