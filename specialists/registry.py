@@ -129,10 +129,10 @@ class Specialists:
     """The trained students that inference runs, one attribute per row of the table; the
     specialists of a family whose checkpoints are absent are None."""
 
-    directory: Path
     tagger: Any = None
     classifier: Any = None
     extractor: Any = None
+    directory: Path | None = None  # where they were loaded from
     reasoner: Any = None  # word problems go through it when present
 
     @classmethod
