@@ -340,24 +340,28 @@ class Reasoner:
 
     # ------------------------------------------------------------------------------ training
 
-    def _item(self, text: str, quantities: list[LabelQuantity],
-              constants: list[LabelConstant]) -> tuple[list[int], list[tuple], Pool, list[int]]:
-        from mycelium.signals.clauses import clause_spans
+    def _item(self, text: str, quantities: list[LabelQuantity], constants: list[LabelConstant],
+              clauses: list[tuple[int, int]]
+              ) -> tuple[list[int], list[tuple], Pool, list[int]]:
         from mycelium.specialists.problem_view import question_span
 
         ids, offsets = encode_text(self.tokenizer, text, self.max_length)
         pool = build_pool(quantities, constants, offsets, self.vocab)
-        question = question_span(text, clause_spans(text))
+        question = question_span(text, clauses)
         return ids, offsets, pool, span_tokens(offsets, [question] if question else [])
 
     def examples(self, labels: list[ProblemLabels]) -> tuple[list[ReasonerItem], Counter]:
+        from mycelium.signals.clauses import clause_spans_many
+
         items, dropped = [], Counter()
-        for row in labels:
+        for row, clauses in zip(labels, clause_spans_many(row.text for row in labels),
+                                strict=True):
             steps = binarize(row)
             if isinstance(steps, str):
                 dropped[steps] += 1
                 continue
-            ids, offsets, pool, question = self._item(row.text, row.quantities, row.constants)
+            ids, offsets, pool, question = self._item(row.text, row.quantities, row.constants,
+                                                      clauses)
             index = {ref: position for position, ref in enumerate(pool.refs)}
             encoded, ok = [], True
             for step in steps:
@@ -460,6 +464,7 @@ class Reasoner:
         """Per text, the finished programs of the beam search (no gold answer involved).
         `plans` fix each problem's operations, one per binary step, and its step count:
         evaluation's oracle classifier (the operations right, the arguments the model's)."""
+        from mycelium.signals.clauses import clause_spans_many
         from mycelium.specialists.problem_view import candidate_constants, candidate_quantities
 
         config = config or SearchConfig()
@@ -467,8 +472,9 @@ class Reasoner:
         results = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start:start + batch_size]
-            prepared = [self._item(text, candidate_quantities(text), candidate_constants(text))
-                        for text in chunk]
+            prepared = [self._item(text, candidate_quantities(text), candidate_constants(text),
+                                   clauses)
+                        for text, clauses in zip(chunk, clause_spans_many(chunk), strict=True)]
             ids = pad([item[0] for item in prepared], self.tokenizer.pad_token_id).to(self.device)
             mask = pad([[1] * len(item[0]) for item in prepared], 0).to(self.device)
             with autocast(self.device):
