@@ -8,6 +8,9 @@ replaced by gold labels one at a time, cumulatively:
     oracle_tagger      gold word tags (so the gold spans) in place of the tagger's
     oracle_classifier  also the gold step structure: each step's group and operation
     oracle_extractor   also the gold arguments: the labels' own program, correct by validation
+With the reasoner (one decision for operation and arguments, no tagger input), oracle_tagger is
+its own result, oracle_classifier is the reasoner searching arguments under the gold operations
+and step count, and oracle_extractor the gold program.
 A failure's `attribution` is the first stage whose oracle makes it correct: "tagger",
 "classifier" or "extractor" ("unlabelled" when the problem has no validated labels,
 "invalid_input" for unusable input). For MATH, a failure is
@@ -16,7 +19,7 @@ attributed to its track and reason ("structure:no_target", "direct:wrong_answer"
 Outputs in the --out folder:
   samples.jsonl  one EvalRecord per problem (data/records.py)
   results.json   the summary, schema below
-  report.html    the self-contained error-attribution report (eval_report.py)
+  report.html    the self-contained error-attribution report (evaluation/report.py)
 
 results.json (schema 1):
   schema, dataset, file, checkpoints, n, correct, accuracy, beam_hit (share of problems whose
@@ -24,7 +27,8 @@ results.json (schema 1):
   by_track {track: {n, correct, accuracy}}, attribution {stage: count of failures},
   labelled (problems with validated labels), stage_accuracy {pipeline, oracle_tagger,
   oracle_classifier, oracle_extractor: accuracy over the labelled problems},
-  op_confusion {gold op: {predicted op: count}} (the classifier on gold groups),
+  op_confusion {gold op: {predicted op: count}} (the classifier on gold groups; for the
+  reasoner, its program's operations in step order),
   accuracy_by_steps {gold step count: {n, correct}}, seconds, problems_per_s, search (config).
 """
 

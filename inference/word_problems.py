@@ -1,5 +1,7 @@
-"""Solving word problems with the three specialists: tagger -> groups -> classifier -> extractor ->
-candidate search (solver/search.py) -> exact execution of the assembled program.
+"""Solving word problems with the students: when the checkpoints hold the reasoner
+(specialists/models/reasoner.py), its exact beam search over binary steps; else the pipeline
+family: tagger -> groups -> classifier -> extractor -> candidate search (solver/search.py) ->
+exact execution of the assembled program.
 
     specialists = Specialists.load(find_checkpoints(None))      # the newest round under runs/
     results = solve_word_problems([Problem.create("gsm8k", text)], specialists)
