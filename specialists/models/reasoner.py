@@ -271,7 +271,6 @@ def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[in
 @dataclass
 class ReasonerItem:
     input_ids: list[int]
-    offsets: list[tuple]
     pool: Pool
     question: list[int]  # token indices of the question clause
     steps: list[tuple[int, int, int]]  # per binary step: (op, left entry, right entry)
@@ -341,14 +340,13 @@ class Reasoner:
     # ------------------------------------------------------------------------------ training
 
     def _item(self, text: str, quantities: list[LabelQuantity], constants: list[LabelConstant],
-              clauses: list[tuple[int, int]]
-              ) -> tuple[list[int], list[tuple], Pool, list[int]]:
+              clauses: list[tuple[int, int]]) -> tuple[list[int], Pool, list[int]]:
         from mycelium.specialists.problem_view import question_span
 
         ids, offsets = encode_text(self.tokenizer, text, self.max_length)
         pool = build_pool(quantities, constants, offsets, self.vocab)
         question = question_span(text, clauses)
-        return ids, offsets, pool, span_tokens(offsets, [question] if question else [])
+        return ids, pool, span_tokens(offsets, [question] if question else [])
 
     def examples(self, labels: list[ProblemLabels]) -> tuple[list[ReasonerItem], Counter]:
         from mycelium.signals.clauses import clause_spans_many
@@ -360,8 +358,7 @@ class Reasoner:
             if isinstance(steps, str):
                 dropped[steps] += 1
                 continue
-            ids, offsets, pool, question = self._item(row.text, row.quantities, row.constants,
-                                                      clauses)
+            ids, pool, question = self._item(row.text, row.quantities, row.constants, clauses)
             index = {ref: position for position, ref in enumerate(pool.refs)}
             encoded, ok = [], True
             for step in steps:
@@ -380,7 +377,7 @@ class Reasoner:
             if not ok:
                 dropped["literal_outside_vocabulary"] += 1
                 continue
-            items.append(ReasonerItem(ids, offsets, pool, question, encoded))
+            items.append(ReasonerItem(ids, pool, question, encoded))
         return items, dropped
 
     def collate(self, items: list[ReasonerItem]) -> dict[str, Any]:
@@ -388,9 +385,11 @@ class Reasoner:
                 "attention_mask": pad([[1] * len(item.input_ids) for item in items], 0),
                 "items": items}
 
-    def _problem_losses(self, hidden: torch.Tensor, mask: torch.Tensor,
-                        item: ReasonerItem) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """(choice loss sum, stop loss sum, steps right under teacher forcing, steps)."""
+    def _problem_losses(self, hidden: torch.Tensor, mask: torch.Tensor, item: ReasonerItem,
+                        count_right: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(choice loss sum, stop loss sum, steps right under teacher forcing (counted only with
+        `count_right`), steps)."""
         model = self.model
         static = model.static_pool(hidden, item.pool)
         problem = model.problem_context(hidden, mask, item.question)
@@ -406,12 +405,13 @@ class Reasoner:
             if OPS[op] in COMMUTATIVE and left != right_arg:
                 gold.append(flat[op, right_arg, left])
             choice_loss = choice_loss - torch.logsumexp(torch.stack(gold), 0)
-            best = int(flat.reshape(-1).argmax())
-            best_op, rest = divmod(best, entries.shape[0] ** 2)
-            best_left, best_right = divmod(rest, entries.shape[0])
-            right += best_op == op and ({best_left, best_right} == {left, right_arg}
-                                        if OPS[op] in COMMUTATIVE
-                                        else (best_left, best_right) == (left, right_arg))
+            if count_right:  # evaluation only: the training loss needs no argmax
+                best = int(flat.reshape(-1).argmax())
+                best_op, rest = divmod(best, entries.shape[0] ** 2)
+                best_left, best_right = divmod(rest, entries.shape[0])
+                right += best_op == op and ({best_left, best_right} == {left, right_arg}
+                                            if OPS[op] in COMMUTATIVE
+                                            else (best_left, best_right) == (left, right_arg))
             produced = model.result(op, entries[left], entries[right_arg])
             last = float(number == len(item.steps) - 1)
             stop_loss = stop_loss + nn.functional.binary_cross_entropy_with_logits(
@@ -447,7 +447,7 @@ class Reasoner:
                 hidden = self.model.encode(ids, mask)
             for row, item in enumerate(chunk):
                 choice, stop, good, count = self._problem_losses(hidden[row].float(), mask[row],
-                                                                 item)
+                                                                 item, count_right=True)
                 loss_sum += float(choice + stop)
                 steps += count
                 right += good
@@ -479,7 +479,7 @@ class Reasoner:
             mask = pad([[1] * len(item[0]) for item in prepared], 0).to(self.device)
             with autocast(self.device):
                 hidden = self.model.encode(ids, mask).float()
-            for row, (_, _, pool, question) in enumerate(prepared):
+            for row, (_, pool, question) in enumerate(prepared):
                 plan = plans[start + row] if plans is not None else None
                 results.append(self._search(hidden[row], mask[row], pool, question, config,
                                             plan))
