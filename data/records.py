@@ -145,6 +145,7 @@ class EvalRecord(Record):
     track: str = ""
     program: list[str] = []  # the predicted program, one readable line per step
     beam: list[str] = []  # the answers of the finished candidates, best first
+    beam_verifier: list[float] = []  # the verifier's p(right) per candidate, when one ranked
     beam_hit: bool = False
     attribution: str = ""
     spans: list[tuple[int, int, str]] = []  # predicted tagged spans

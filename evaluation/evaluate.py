@@ -128,6 +128,7 @@ def _record(dataset: str, item: GoldProblem, prediction: SolveResult) -> EvalRec
         program=[step["line"] + (f"   ⟵ “{step['words']}”" if step.get("words") else "")
                  for step in prediction.steps],
         beam=beam, beam_hit=hit, spans=prediction.spans,
+        beam_verifier=[entry["verifier"] for entry in prediction.beam if "verifier" in entry],
         attribution="" if correct else
         ("invalid_input" if prediction.status == "invalid" else ""))
 

@@ -130,6 +130,17 @@ def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _beam_line(record: EvalRecord) -> str:
+    """The finished candidates' answers, with the verifier's p(right) where one ranked them."""
+    if not record.beam:
+        return ""
+    scores = record.beam_verifier if len(record.beam_verifier) == len(record.beam) else []
+    shown = [f"{answer} (verifier {score:.2f})" for answer, score in zip(record.beam, scores,
+                                                                         strict=True)] \
+        if scores else list(record.beam)
+    return f'<div class="beam">beam: {escape(", ".join(shown))}</div>'
+
+
 def _failure(record: EvalRecord) -> str:
     predicted = "\n".join(record.program) or f"(no program: {record.reason})"
     gold = "\n".join(record.gold_program) or "(no validated gold program)"
@@ -138,6 +149,7 @@ def _failure(record: EvalRecord) -> str:
             f'<span class="bad">{escape(str(record.prediction))}</span>, gold '
             f'<span class="ok">{escape(record.gold)}</span>'
             f"{' (gold answer in the beam)' if record.beam_hit else ''}"
+            f"{_beam_line(record)}"
             f'<div class="text">{highlighted_text(record.text, record.spans, record.gold_spans)}'
             f'</div><table class="programs"><tr><th>predicted program</th>'
             f"<th>gold program</th></tr><tr><td>{escape(predicted)}</td>"

@@ -245,6 +245,51 @@ def large_numbers_command(
                      f"{escape(str(out))} (left out: {summary['dropped']})", highlight=False)
 
 
+@app.command("fit-verifier")
+def fit_verifier_command(
+    reasoner: Annotated[Path, typer.Option(help="A reasoner checkpoint folder.")],
+    data: Annotated[Path, typer.Option(help="Label store of training problems (gold answers "
+                                            "label the beams; never dev).")],
+    out: Annotated[Path, typer.Option(help="Folder for verifier.json: put it beside reasoner/ "
+                                           "as CHECKPOINTS/verifier.")],
+    all_rows: Annotated[bool, typer.Option(
+        "--all-rows", help="Solve every row of --data, not only the slice training holds "
+                           "out (a reasoner trained with --eval-data held none out: its beams "
+                           "are then over problems it has seen).")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+) -> None:
+    """Fit the verifier that ranks the reasoner's finished programs: the reasoner solves training
+    problems (by default the hash slice its training held out, which it has not seen), each
+    program is labelled by the problem's gold answer, and a logistic regression over gold-free
+    features of the program and the beam is saved."""
+    from mycelium.specialists.labels.store import read_labels
+    from mycelium.specialists.registry import load_specialist
+    from mycelium.specialists.verifier_training import fit_verifier, held_out_rows
+
+    model = load_specialist(reasoner, use_cpu=True)
+    if getattr(model, "name", "") != "reasoner":
+        raise MyceliumError(f"--reasoner {reasoner}: a {getattr(model, 'name', '?')} "
+                            "checkpoint, expected a reasoner")
+    rows = read_labels(data)
+    rows = list(rows) if all_rows else held_out_rows(rows)
+    rows = rows[:limit]
+    if not rows:
+        raise MyceliumError(f"--data {data}: no problems to fit on (the held-out slice is 10% "
+                            "of the rows by problem id; pass --all-rows for a small store)")
+    with _stages() as report:
+        verifier, summary = fit_verifier(model, rows, progress=report)
+    path = verifier.save(out)
+    summary = {**summary, "out": str(path)}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        stdout.print(f"verifier fitted on {summary['programs']} programs of "
+                     f"{summary['problems']} problems -> {escape(str(path))} (in-sample: vote "
+                     f"{summary['vote_accuracy']:.3f}, verifier "
+                     f"{summary['verifier_accuracy_in_sample']:.3f})", highlight=False)
+
+
 @app.command("label")
 def label_command(
     out: Annotated[Path, typer.Option(help="Folder for labels.parquet and labels.json.")],
@@ -311,6 +356,14 @@ def train_command(
     learning_rate: Annotated[float, typer.Option(help="Learning rate of the base model.")
                              ] = TrainConfig.learning_rate,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
+    number_variants: Annotated[int, typer.Option(
+        help="Number variants per training problem: its numbers re-drawn, its program "
+             "re-executed for the new answer (training side only).")
+    ] = TrainConfig.number_variants,
+    frozen_layers: Annotated[int, typer.Option(
+        help="Reasoner: keep the encoder's first N layers as pretrained; their output is "
+             "computed once per problem, which makes each step cheaper.")
+    ] = TrainConfig.frozen_layers,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -329,7 +382,8 @@ def train_command(
     labels = read_labels(data)
     eval_labels = read_labels(eval_data) if eval_data is not None else None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         max_steps=max_steps, round=round_number, seed=seed, use_cpu=cpu)
+                         max_steps=max_steps, number_variants=number_variants,
+                         frozen_layers=frozen_layers, round=round_number, seed=seed, use_cpu=cpu)
     result = TRAINERS[specialist](labels, base or default_base(), out, config, eval_labels)
     summary = {"specialist": specialist, "out": str(out), "base": base or default_base(),
                "train_examples": result.train_examples, "eval_examples": result.eval_examples,

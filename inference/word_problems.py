@@ -245,6 +245,8 @@ def solve_word_problems(problems: Sequence[Problem], specialists: Specialists,
     texts = [problems[index].text for index in todo]
     if specialists.reasoner is not None:  # the state-aware step model, when the round has one
         found_programs = specialists.reasoner.solve(texts, config)
+        if specialists.verifier is not None:  # re-ranks each beam, answer included
+            found_programs = [specialists.verifier.choose(found) for found in found_programs]
         each = (time.perf_counter() - started) / max(len(todo), 1)
         for index, text, found in zip(todo, texts, found_programs, strict=True):
             results[index] = result_from_reasoner(problems[index], text, found, each)
@@ -276,6 +278,8 @@ def _result(common: dict[str, Any], best: Any, reason: str, assemble_one: Any,
                        steps=steps_of(program),
                        beam=[{"answer": format_number(found.answer),
                               "score": round(found.total, 4),
+                              **({"verifier": round(found.verifier, 4)}
+                                 if getattr(found, "verifier", None) is not None else {}),
                               "program": assemble_one(found).render()} for found in beam],
                        **common)
 

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import is_local_source
@@ -60,6 +67,21 @@ class StudentSettings(_Strict):
     batch_size: int = Field(TrainConfig.batch_size, gt=0)
     learning_rate: float = Field(TrainConfig.learning_rate, gt=0)
     head_learning_rate: float = Field(TrainConfig.head_learning_rate, gt=0)
+    # number variants per training problem (specialists/labels/augment.py)
+    number_variants: int = Field(TrainConfig.number_variants, ge=0)
+    # the reasoner: encoder layers kept as pretrained (specialists/train_config.py)
+    frozen_layers: int = Field(TrainConfig.frozen_layers, ge=0)
+    # the reasoner: fit a verifier (specialists/models/verifier.py) on its beams over up to
+    # this many of the training problems its training held out (stage fit_verifier)
+    verifier: bool = False
+    verifier_problems: int = Field(300, gt=0)
+
+    @model_validator(mode="after")
+    def _verifier_ranks_the_reasoner(self) -> StudentSettings:
+        if self.verifier and self.family != "reasoner":
+            raise ValueError("verifier: true ranks the reasoner's programs; it needs family: "
+                             "reasoner")
+        return self
     use_cpu: bool = False  # train on the CPU even where CUDA is present
     # torch threads per training task: three specialists train side by side, so on a small
     # CPU one thread each beats several threads fighting over the cores

@@ -49,7 +49,7 @@ from mycelium.rounds.markers import Shard, is_done, run_unit, shards
 from mycelium.specialists.registry import FAMILIES, SPECIALISTS
 
 STAGES = ("split", "student_solve", "teacher_cot", "signals", "labels", "validate",
-          *(spec.stage for spec in SPECIALISTS.values()), "eval", "report")
+          *(spec.stage for spec in SPECIALISTS.values()), "fit_verifier", "eval", "report")
 SHARDED = frozenset({"student_solve", "teacher_cot", "signals", "labels"})
 Log = Callable[[str], None]
 
@@ -83,6 +83,8 @@ class RoundPlan:
             return self.run_dir / "split"
         if stage.startswith("train_"):
             return self.round_dir() / "checkpoints" / stage.removeprefix("train_")
+        if stage == "fit_verifier":
+            return self.round_dir() / "checkpoints" / "verifier"
         if stage == "validate":
             return self.round_dir() / "traces"
         base = self.round_dir() / stage
@@ -160,8 +162,10 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
         stages += ["teacher_cot", "signals"]
     if round == 1 or teacher_runs:
         stages.append("labels")
-    stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[config.students.family]),
-               "eval", "report"]
+    stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[config.students.family])]
+    if config.students.verifier:
+        stages.append("fit_verifier")
+    stages += ["eval", "report"]
     if until is not None:
         if until not in stages:
             raise MyceliumError(f"--until {until}: round {round} has no such stage (its stages: "
@@ -217,6 +221,7 @@ def run_unit_of(plan: RoundPlan, unit: Unit, log: Log | None = None) -> dict[str
         "signals": lambda out: stage_functions.signals_stage(plan, unit.shard, out, log),
         "labels": lambda out: stage_functions.labels_stage(plan, unit.shard, out, log),
         "validate": lambda out: stage_functions.validate_stage(plan, out, log),
+        "fit_verifier": lambda out: stage_functions.verifier_stage(plan, out, log),
         "eval": lambda out: stage_functions.eval_stage(plan, out, log),
         "report": lambda out: stage_functions.report_stage(plan, out, log),
     }.get(unit.stage)

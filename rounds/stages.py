@@ -267,7 +267,9 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
     labels = read_labels(plan.stage_dir("validate"))
     config = TrainConfig(epochs=students.epochs, max_steps=students.max_steps,
                          batch_size=students.batch_size, learning_rate=students.learning_rate,
-                         head_learning_rate=students.head_learning_rate, round=plan.round,
+                         head_learning_rate=students.head_learning_rate,
+                         number_variants=students.number_variants,
+                         frozen_layers=students.frozen_layers, round=plan.round,
                          use_cpu=students.use_cpu, progress=False)
     log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
     result = TRAINERS[name](labels, students.base or default_base(), out, config, None,
@@ -276,6 +278,29 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                if isinstance(value, int | float | str | bool)}
     return {"metrics": metrics, "train_examples": result.train_examples,
             "eval_examples": result.eval_examples, "train_seconds": round(result.train_seconds, 2)}
+
+
+def verifier_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    """The verifier, fitted on the round's reasoner's beams over the validated traces that its
+    training held out (problems it has not seen; their gold answers label the programs)."""
+    from mycelium.specialists.labels.store import read_labels
+    from mycelium.specialists.registry import load_specialist
+    from mycelium.specialists.verifier_training import fit_verifier, held_out_rows
+
+    _set_threads(plan)
+    students = plan.config.students
+    rows = held_out_rows(read_labels(plan.stage_dir("validate")))[:students.verifier_problems]
+    if not rows:
+        raise MyceliumError("fit_verifier: the traces' held-out slice is empty (too few "
+                            "problems); set students.verifier: false")
+    reasoner = load_specialist(plan.checkpoints / "reasoner", use_cpu=students.use_cpu)
+    log(f"fit_verifier: the reasoner solves {len(rows)} held-out training problems")
+    verifier, summary = fit_verifier(reasoner, rows, _search_config(plan),
+                                     tenths(log, prefix="fit_verifier/"))
+    verifier.save(out)
+    log(f"fit_verifier: {summary['programs']} programs, in-sample vote "
+        f"{summary['vote_accuracy']:.3f} -> verifier {summary['verifier_accuracy_in_sample']:.3f}")
+    return summary
 
 
 def eval_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:

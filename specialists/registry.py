@@ -134,6 +134,8 @@ class Specialists:
     extractor: Any = None
     directory: Path | None = None  # where they were loaded from
     reasoner: Any = None  # word problems go through it when present
+    # ranks the reasoner's finished programs (models/verifier.py), when `verifier/` is there
+    verifier: Any = None
 
     @classmethod
     def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:
@@ -142,4 +144,8 @@ class Specialists:
             find_checkpoints(directory)  # raises, naming what is missing and how to train it
         loaded = {name: load_specialist(directory / name, use_cpu=use_cpu)
                   for family in families for name in FAMILIES[family]}
+        from mycelium.specialists.models.verifier import WEIGHTS_FILE, Verifier
+
+        if "reasoner" in loaded and (directory / "verifier" / WEIGHTS_FILE).is_file():
+            loaded["verifier"] = Verifier.load(directory / "verifier")
         return cls(directory=directory, **loaded)

@@ -28,6 +28,12 @@ class TrainConfig:
     # 1.8x the real tokens; grouping brings that near 1x (what Trainer's group_by_length does).
     group_by_length: bool = True
     max_steps: int | None = None  # optimizer steps instead of epochs (tests, benchmarks)
+    # Number variants per training problem (labels/augment.py: numbers re-drawn, program
+    # re-executed), added to the training side only; the held-out/eval side stays as written.
+    number_variants: int = 0
+    # The reasoner only: its encoder's embeddings and first N layers stay as pretrained, and
+    # their output is computed once per problem instead of once per step (BERT-style bases).
+    frozen_layers: int = 0
     round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
     kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
     use_cpu: bool = False  # train on the CPU even where CUDA is available

@@ -36,6 +36,7 @@ import torch
 from mycelium.data.errors import MyceliumError
 from mycelium.data.progress import Progress
 from mycelium.data.splits import hash_fraction
+from mycelium.specialists.labels.augment import with_number_variants
 from mycelium.specialists.labels.schema import ProblemLabels
 from mycelium.specialists.models.checkpoint import CheckpointInfo, training_data_hash
 from mycelium.specialists.models.encoding import move, pick_device
@@ -55,6 +56,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # training loss per optimizer step
     history: list[dict[str, Any]] = field(default_factory=list)  # metrics per evaluation
     dropped: dict[str, int] = field(default_factory=dict)  # training targets skipped, by reason
+    number_variants: dict[str, int] = field(default_factory=dict)  # made, and left out by reason
     out_dir: Path | None = None
     specialist: Any = field(default=None, repr=False)  # the trained model, ready to predict
 
@@ -211,6 +213,9 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
     set_seed(config.seed)
     train, evaluation, evaluated_on = split_labels(labels, eval_labels, config.eval_fraction)
     specialist = factory(base, train, config, pick_device(config.use_cpu))
+    variants: Counter = Counter()
+    if config.number_variants:
+        train, variants = with_number_variants(train, config.number_variants, seed=config.seed)
     train_items, dropped = specialist.examples(train)
     eval_items, _ = specialist.examples(evaluation)
     if not train_items:
@@ -219,12 +224,14 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
     result = fit(specialist, train_items, eval_items or train_items, config, on_step)
     result.metrics["evaluated_on"] = evaluated_on if eval_items else "train"
     result.dropped = dict(dropped)
+    result.number_variants = dict(variants)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     info = specialist.checkpoint_info()
     info.training_data_hash = training_data_hash(train)
     info.round = config.round
     info.metrics = {**result.metrics, "history": result.history, "dropped": result.dropped,
+                    "number_variants": result.number_variants,
                     "train_examples": result.train_examples,
                     "eval_examples": result.eval_examples}
     info.train_config = asdict(config)

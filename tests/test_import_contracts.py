@@ -33,6 +33,9 @@ def test_gold_reaches_evaluation_but_not_inference():
     assert len(inference) >= 4
     for module in inference:
         assert graph.find_shortest_chain(importer=module, imported="mycelium.data.gold") is None
-        for builder in ("build", "gsm8k", "math", "teacher"):
+        for builder in ("build", "gsm8k", "math", "teacher", "augment"):
             assert graph.find_shortest_chain(
                 importer=module, imported=f"mycelium.specialists.labels.{builder}") is None
+        # the verifier's fitting labels beams with gold answers; inference only loads the fit
+        assert graph.find_shortest_chain(
+            importer=module, imported="mycelium.specialists.verifier_training") is None

