@@ -369,6 +369,7 @@ class Reasoner:
         self.base, self.kind, self.max_length, self.device = base, kind, max_length, device
         # training only: the encoder's lower layers stay as pretrained (TrainConfig)
         self.frozen_layers = frozen_layers
+        self.progress = True  # a bar while the frozen layers' outputs are computed
         if frozen_layers:
             self.model.freeze_lower(frozen_layers)
 
@@ -380,8 +381,11 @@ class Reasoner:
         vocab = ReasonerVocab.from_labels(labels)
         encoder = load_weights(AutoModel, base)
         model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals))
-        return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
-                   config.max_length, device, getattr(config, "frozen_layers", 0))
+        reasoner = cls(model, load_tokenizer(base), vocab, str(base),
+                       base_kind(base, config.kind), config.max_length, device,
+                       getattr(config, "frozen_layers", 0))
+        reasoner.progress = getattr(config, "progress", True)
+        return reasoner
 
     @classmethod
     def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
@@ -443,9 +447,12 @@ class Reasoner:
     def _cache_lower(self, items: list[ReasonerItem], batch_size: int = 32) -> None:
         """Each item's output of the frozen lower layers, once: training then runs only the
         layers above them (dropout is off there, as in any frozen module)."""
+        from tqdm.auto import tqdm
+
         self.model.eval()
         order = sorted(range(len(items)), key=lambda index: len(items[index].input_ids))
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(range(0, len(order), batch_size), desc="frozen layers, once",
+                          disable=not self.progress):
             chunk = [items[index] for index in order[start:start + batch_size]]
             batch = move(self.collate(chunk), self.device)
             with autocast(self.device):
