@@ -518,6 +518,10 @@ def eval_command(
                            ] = None,
     labels: Annotated[Path | None, typer.Option(
         help="Validated labels of --file for the oracle stages (default: built now).")] = None,
+    attribution: Annotated[bool, typer.Option(
+        "--attribution/--no-attribution",
+        help="Run the oracle stages that attribute each failure (about 2x the solve time).")
+    ] = True,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines.")] = False,
     beam_width: Annotated[int | None, typer.Option(help="Search beam width.")] = None,
@@ -534,7 +538,9 @@ def eval_command(
         raise MyceliumError(f"{file}: no problems to evaluate")
     specialists = _specialists_for([item.problem for item in loaded.problems], checkpoints, cpu)
     label_rows = None
-    if labels is not None:
+    if not attribution:
+        label_rows = {}  # no labels: no oracle passes (as a round with attribution: false)
+    elif labels is not None:
         label_rows = {row.problem_id: row for row in read_labels(labels)}
     with _stages() as report:
         records, summary = evaluate(dataset, loaded.problems, specialists,

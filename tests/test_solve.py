@@ -208,6 +208,19 @@ def test_eval_writes_samples_results_and_attribution(eval_run, sample):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                              "(.ci/run installs it: apt-get install chromium)")
+def test_eval_without_attribution_gives_the_same_answers(eval_run, checkpoints, tmp_path):
+    out, summary = eval_run
+    done = mycelium("eval", "--dataset", "gsm8k", "--file", str(bundled_sample_path()),
+                    "--checkpoints", str(checkpoints), "--out", str(tmp_path), "--limit", "8",
+                    "--no-attribution", "--json")
+    assert done.returncode == 0, done.stderr
+    plain = json.loads(done.stdout)
+    assert plain["correct"] == summary["correct"] and plain["beam_hit"] == summary["beam_hit"]
+    failures = plain["n"] - plain["correct"]
+    assert plain["attribution"] == ({"unlabelled": failures} if failures else {})
+    assert plain["labelled"] == 0
+
+
 def test_report_renders_in_headless_chromium(eval_run, tmp_path):
     from PIL import Image
 
