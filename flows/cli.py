@@ -268,9 +268,9 @@ def fit_verifier_command(
     from mycelium.specialists.verifier_training import fit_verifier, held_out_rows
 
     model = load_specialist(reasoner, use_cpu=True)
-    if getattr(model, "name", "") != "reasoner":
-        raise MyceliumError(f"--reasoner {reasoner}: a {getattr(model, 'name', '?')} "
-                            "checkpoint, expected a reasoner")
+    if model.name != "reasoner":
+        raise MyceliumError(f"--reasoner {reasoner}: a {model.name} checkpoint, expected a "
+                            "reasoner")
     rows = read_labels(data)
     rows = list(rows) if all_rows else held_out_rows(rows)
     rows = rows[:limit]

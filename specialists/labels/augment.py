@@ -118,7 +118,7 @@ class _Shift:
     def __init__(self, replaced: list[tuple[int, int, int]]) -> None:
         self.replaced = sorted(replaced)  # (start, end, new length)
 
-    def start(self, position: int) -> int:
+    def __call__(self, position: int) -> int:
         moved = position
         for start, end, length in self.replaced:
             if position >= end:
@@ -126,8 +126,6 @@ class _Shift:
             elif position > start:  # inside a replaced number: keep it inside the new one
                 moved += min(position - start, length) - (position - start)
         return moved
-
-    end = start
 
 
 def rewrite_numbers(row: ProblemLabels, values: dict[int, Fraction], answer: Fraction
@@ -143,7 +141,7 @@ def rewrite_numbers(row: ProblemLabels, values: dict[int, Fraction], answer: Fra
                     for i in values])
 
     def span(pair: tuple[int, int]) -> tuple[int, int]:
-        return shift.start(pair[0]), shift.end(pair[1])
+        return shift(pair[0]), shift(pair[1])
 
     quantities = []
     for index, quantity in enumerate(row.quantities):

@@ -296,23 +296,22 @@ class ReasonerModel(nn.Module):
         return torch.stack(scores) + agreement, context
 
     def result(self, op: int, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        return self.compose[op](torch.cat([left, right, left * right])) + self.kind.weight[3]
+        """The vector of what `op` computed from two entries (one step, or a batch of them)."""
+        return self.compose[op](torch.cat([left, right, left * right], dim=-1)) \
+            + self.kind.weight[3]
 
     def stop_logit(self, result: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return self.stop(torch.cat([result, context]))[0]
+        """Stop after this result? One logit per result (a vector, or a batch of them)."""
+        context = context.expand(*result.shape[:-1], -1)
+        return self.stop(torch.cat([result, context], dim=-1))[..., 0]
 
     def results(self, ops: list[int], left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """`result` for k steps at once: (k, hidden), grouped by operation."""
+        """`result` for k steps at once: (k, hidden), one batch per operation."""
         out = left.new_empty(left.shape)
         for op in sorted(set(ops)):
             rows = [row for row, each in enumerate(ops) if each == op]
-            a, b = left[rows], right[rows]
-            out[rows] = self.compose[op](torch.cat([a, b, a * b], dim=-1)) + self.kind.weight[3]
+            out[rows] = self.result(op, left[rows], right[rows])
         return out
-
-    def stop_logits(self, results: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """`stop_logit` for k results at once: (k,)."""
-        return self.stop(torch.cat([results, context.expand(len(results), -1)], dim=-1))[:, 0]
 
 
 def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[int],
@@ -381,14 +380,14 @@ class Reasoner:
 
     def __init__(self, model: ReasonerModel, tokenizer: Any, vocab: ReasonerVocab, base: str,
                  kind: str, max_length: int, device: torch.device,
-                 frozen_layers: int = 0) -> None:
+                 frozen_layers: int = 0, progress: bool = True) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.base, self.kind, self.max_length, self.device = base, kind, max_length, device
         # training only: the encoder's lower layers stay as pretrained (TrainConfig)
         self.frozen_layers = frozen_layers
-        self.progress = True  # a bar while the frozen layers' outputs are computed
+        self.progress = progress  # a bar while the frozen layers' outputs are computed
         if frozen_layers:
             self.model.freeze_lower(frozen_layers)
 
@@ -400,11 +399,8 @@ class Reasoner:
         vocab = ReasonerVocab.from_labels(labels)
         encoder = load_weights(AutoModel, base)
         model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals))
-        reasoner = cls(model, load_tokenizer(base), vocab, str(base),
-                       base_kind(base, config.kind), config.max_length, device,
-                       getattr(config, "frozen_layers", 0))
-        reasoner.progress = getattr(config, "progress", True)
-        return reasoner
+        return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
+                   config.max_length, device, config.frozen_layers, config.progress)
 
     @classmethod
     def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
@@ -522,7 +518,7 @@ class Reasoner:
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         items = batch["items"]
-        if self.frozen_layers and all(item.lower is not None for item in items):
+        if self.frozen_layers:  # examples() computed each item's frozen-layer output
             width = batch["input_ids"].shape[1]
             lower = torch.stack([nn.functional.pad(item.lower, (0, 0, 0, width - len(item.lower)))
                                  for item in items]).to(self.device)
@@ -636,7 +632,7 @@ class Reasoner:
                 produced = model.results([item[1] for item in chosen],
                                          entries[[item[2] for item in chosen]],
                                          entries[[item[3] for item in chosen]])
-                stops = model.stop_logits(produced, context)
+                stops = model.stop_logit(produced, context)
                 stop_logs = nn.functional.logsigmoid(stops).tolist()
                 go_logs = nn.functional.logsigmoid(-stops).tolist()
                 for (score, op, left, right, value), vector, stop_log, go_log in zip(
