@@ -132,6 +132,17 @@ def make_tiny_teacher_command(
     stdout.print(f"tiny teacher written to {escape(str(directory))}")
 
 
+def _layer_list(option: str, value: str | None) -> list[int] | None:
+    """'all' (or nothing) -> None; '6,12,-1' -> [6, 12, -1]."""
+    if value is None or value == "all":
+        return None
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise MyceliumError(f"{option} {value!r}: expected 'all' or integers like -1 or "
+                            "0,5,-1") from None
+
+
 @app.command("signals")
 def signals_command(
     teacher: Annotated[str, typer.Option(help="Teacher model folder or hub id.")],
@@ -142,10 +153,21 @@ def signals_command(
     dataset: Annotated[str, typer.Option(help="gsm8k or math (with --file).")] = "gsm8k",
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines.")] = False,
+    gguf_file: Annotated[str | None, typer.Option(
+        help="A llama.cpp GGUF file inside the --teacher folder (needs the gguf package).")
+    ] = None,
+    cot: Annotated[str, typer.Option(
+        help="generate (the teacher's own CoT) or reference (the worked solution "
+             "teacher-forced; needs --file).")] = "generate",
     max_new_tokens: Annotated[int, typer.Option(help="CoT length cap.")] = 2048,
     batch_size: Annotated[int, typer.Option(help="Problems per generation batch.")] = 8,
     layers: Annotated[str, typer.Option(
-        help="Layers to capture: 'all', or comma-separated indices ('-1' = last).")] = "all",
+        help="Boundary layers: 'all', or comma-separated indices ('-1' = last).")] = "all",
+    iaf_layers: Annotated[str | None, typer.Option(
+        help="IAF layers (default: the boundary layers).")] = None,
+    calibration: Annotated[Path | None, typer.Option(
+        help="A `mycelium calibrate-layers` file: its layers and peak threshold "
+             "(instead of --layers/--iaf-layers).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
     backend: Annotated[str, typer.Option(help="transformers or vllm")] = "transformers",
@@ -156,53 +178,100 @@ def signals_command(
     """Teacher CoT + attention capture -> step boundaries, IAF spans, clauses, operand links;
     writes Signals JSONL and one self-contained HTML page per problem."""
     from mycelium.data.records import Problem
-    from mycelium.teacher.capture import CaptureConfig
-    from mycelium.teacher.generate import GenerationConfig
     from mycelium.teacher.models import load_teacher
-    from mycelium.teacher.pipeline import SignalsRunConfig, run_signals
+    from mycelium.teacher.pipeline import run_signals
 
     if (problem is None) == (file is None):
         raise MyceliumError("give exactly one of --problem TEXT or --file F")
     if problem is not None:
+        if cot == "reference":
+            raise MyceliumError("--cot reference teacher-forces the dataset's worked "
+                                "solutions: give --file, not --problem")
         if not problem.strip():
             raise MyceliumError("--problem is empty: expected the text of a math problem")
-        problems = [Problem.create(dataset if dataset in ("gsm8k", "math") else "gsm8k",
-                                   problem)]
+        items = [Problem.create(dataset if dataset in ("gsm8k", "math") else "gsm8k",
+                                problem)]
     else:
-        loaded = load_problems(dataset, file, skip_bad=skip_bad, limit=limit)
-        problems = [item.problem for item in loaded.problems]
-    try:
-        layer_list = None if layers == "all" else [int(x) for x in layers.split(",")]
-    except ValueError:
-        raise MyceliumError(f"--layers {layers!r}: expected 'all' or integers like -1 or "
-                            "0,5,-1") from None
+        items = load_problems(dataset, file, skip_bad=skip_bad, limit=limit).problems
+    config = _signals_run_config(cot, layers, iaf_layers, calibration, max_new_tokens,
+                                 batch_size, backend, system_prompt)
     with stderr.status(f"loading teacher {escape(teacher)}"):
-        loaded_teacher = load_teacher(teacher, dtype=dtype, device=device)
-    config = SignalsRunConfig(
-        generation=GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                    backend=backend,
-                                    **({"system_prompt": system_prompt} if system_prompt else {})),
-        capture=CaptureConfig(layers=layer_list))
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True)
-    tasks: dict[str, int] = {}
-    with progress:
-        def advance(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done)
-
-        run = run_signals(loaded_teacher, problems, out, config, advance)
-    table = Table(title=f"signals: {len(problems)} problem(s) -> {escape(str(out))}",
+        loaded_teacher = load_teacher(teacher, gguf_file=gguf_file, dtype=dtype, device=device)
+    with _stages() as advance:
+        run = run_signals(loaded_teacher, items, out, config, advance)
+    table = Table(title=f"signals: {len(items)} problem(s) -> {escape(str(out))}",
                   show_header=False)
     for status, count in sorted(run.counts.items()):
         table.add_row(f"status {status}", str(count))
     for stage, seconds in run.seconds.items():
-        table.add_row(f"{stage} seconds", f"{seconds:.2f} ({seconds / len(problems):.3f}/problem)")
+        table.add_row(f"{stage} seconds", f"{seconds:.2f} ({seconds / len(items):.3f}/problem)")
     table.add_row("pages", escape(str(out / "pages")))
     stdout.print(table)
     for problem_id, reason in run.failures.items():
         stderr.print(f"failed {problem_id}: {escape(reason)}", highlight=False)
+
+
+def _signals_run_config(cot: str, layers: str, iaf_layers: str | None,
+                        calibration: Path | None, max_new_tokens: int, batch_size: int,
+                        backend: str, system_prompt: str | None):
+    from mycelium.signals.boundaries import BoundaryConfig
+    from mycelium.signals.extract import SignalsConfig
+    from mycelium.teacher.calibration import read_calibration
+    from mycelium.teacher.capture import CaptureConfig
+    from mycelium.teacher.generate import GenerationConfig
+    from mycelium.teacher.pipeline import SignalsRunConfig
+
+    signals = SignalsConfig()
+    boundary_layers, iaf_list = _layer_list("--layers", layers), \
+        _layer_list("--iaf-layers", iaf_layers)
+    if calibration is not None:
+        boundary_layers, height, iaf_list = read_calibration(calibration)
+        signals = SignalsConfig(boundaries=BoundaryConfig(height_std=height))
+    return SignalsRunConfig(
+        generation=GenerationConfig(max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                    backend=backend,
+                                    **({"system_prompt": system_prompt} if system_prompt else {})),
+        capture=CaptureConfig(layers=boundary_layers), signals=signals, iaf_layers=iaf_list,
+        cot_source=cot)
+
+
+@app.command("calibrate-layers")
+def calibrate_layers_command(
+    teacher: Annotated[str, typer.Option(help="Teacher model folder or hub id.")],
+    out: Annotated[Path, typer.Option(help="Where to write the calibration (JSON).")],
+    file: Annotated[Path, typer.Option(help="GSM8K train problems (JSONL/Parquet).")],
+    gguf_file: Annotated[str | None, typer.Option(
+        help="A llama.cpp GGUF file inside the --teacher folder.")] = None,
+    limit: Annotated[int, typer.Option(help="Problems to calibrate on (the first N).")] = 100,
+    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16")] = "auto",
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Pick the teacher's boundary layers (and peak threshold) and IAF layers by measurement:
+    the worked solutions of the first N problems are teacher-forced, every layer's attention
+    is scored against the solution's line breaks and the gold program's operands, and the best
+    sets are written for `mycelium signals --calibration` and rounds."""
+    from mycelium.signals.quality import calibrate
+    from mycelium.teacher.calibration import measure_problems, write_calibration
+    from mycelium.teacher.models import load_teacher
+
+    items = load_problems("gsm8k", file, limit=limit).problems
+    with stderr.status(f"loading teacher {escape(teacher)}"):
+        loaded = load_teacher(teacher, gguf_file=gguf_file, dtype=dtype, device=device)
+    with _stages() as report:
+        measured = measure_problems(loaded, items,
+                                    progress=lambda done, total: report("capture", done, total))
+    if not measured:
+        raise MyceliumError(f"{file}: none of the first {limit} problems has a reproduced gold "
+                            "program to calibrate against")
+    choice = calibrate(measured)
+    write_calibration(choice, loaded, out)
+    if json_output:
+        stdout.print_json(json.dumps(choice.to_dict()))
+        return
+    stdout.print(f"boundary layers {choice.layers} (height_std {choice.height_std}, F1 "
+                 f"{choice.f1:.3f}); IAF layers {choice.iaf_layers} (hit@1 "
+                 f"{choice.iaf_hit1:.3f}); {choice.problems} problems -> {escape(str(out))}")
 
 
 @app.command("split")

@@ -47,22 +47,32 @@ class SignalsConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _empty(problem: Problem, trace: TeacherTrace, status: str, config: SignalsConfig) -> Signals:
+def empty_signals(problem: Problem, trace: TeacherTrace, status: str,
+                  config: SignalsConfig) -> Signals:
+    """The explicit no-result record: `status` says why (empty_cot, too_long, failed)."""
     return Signals(problem_id=problem.id, teacher=trace.teacher, status=status, jsd=[],
                    jsd_smoothed=[], peaks=[], boundary_rows=[], segments=[],
                    config_hash=config.hash())
 
 
 def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.ndarray | None,
-                    config: SignalsConfig | None = None) -> Signals:
+                    config: SignalsConfig | None = None,
+                    iaf_rows: np.ndarray | None = None) -> Signals:
+    """`attention_rows` find the boundaries; `iaf_rows` (same shape; default: the same rows)
+    are read for each segment's IAF, when the teacher's calibration chose other layers."""
     config = config or SignalsConfig()
     if not trace.cot_ids or attention_rows is None:
-        return _empty(problem, trace, "empty_cot", config)
+        return empty_signals(problem, trace, "empty_cot", config)
     prompt_length = len(trace.prompt_ids)
     expected = (len(trace.cot_ids), prompt_length + len(trace.cot_ids))
     if attention_rows.shape != expected:
         raise ValueError(f"attention rows for {problem.id} have shape {attention_rows.shape}, "
                          f"expected {expected} (CoT tokens x all tokens)")
+    if iaf_rows is None:
+        iaf_rows = attention_rows
+    elif iaf_rows.shape != attention_rows.shape:
+        raise ValueError(f"IAF rows for {problem.id} have shape {iaf_rows.shape}, expected "
+                         f"{attention_rows.shape} (the boundary rows' shape)")
     jsd = jsd_series(attention_rows, prompt_length + np.arange(len(trace.cot_ids)))
     found = find_boundaries(jsd, config.boundaries)
     rows = boundary_rows(found)
@@ -75,7 +85,7 @@ def extract_signals(problem: Problem, trace: TeacherTrace, attention_rows: np.nd
     linker = Linker(problem.text)
     segments = []
     for cut in cuts:
-        measured = segment_iaf(attention_rows[cut.token_start:cut.token_end], problem_keys,
+        measured = segment_iaf(iaf_rows[cut.token_start:cut.token_end], problem_keys,
                                problem_spans, problem.text, config.iaf)
         operands = match_operands(trace.cot_text[cut.char_start:cut.char_end], problem.text,
                                   linker)

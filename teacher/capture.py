@@ -62,17 +62,22 @@ DEFAULT_CONFIG = CaptureConfig()
 
 
 class _Collector:
-    """Running head/layer average of the CoT rows, one [n_query, T] sum per sequence."""
+    """Running head/layer average of the CoT rows, one [n_query, T] sum per sequence; with
+    `per_layer`, one head average per selected layer instead, [n_layers, n_query, T]."""
 
     def __init__(self, layers: list[int], heads: list[int] | None, starts: list[int],
-                 width: int, chunk_size: int, device: torch.device) -> None:
+                 width: int, chunk_size: int, device: torch.device,
+                 per_layer: bool = False) -> None:
         self.layers = set(layers)
-        self.weight = 1.0 / len(layers)
+        self.slot = {layer: index for index, layer in enumerate(sorted(layers))}
+        self.per_layer = per_layer
+        self.weight = 1.0 if per_layer else 1.0 / len(layers)
         self.heads = heads
         self.starts = starts  # first CoT row of each sequence, in padded coordinates
         self.chunk_size = chunk_size
-        self.sums = [torch.zeros(width - start, width, dtype=torch.float32, device=device)
-                     for start in starts]
+        shape = (len(layers),) if per_layer else ()
+        self.sums = [torch.zeros(*shape, width - start, width, dtype=torch.float32,
+                                 device=device) for start in starts]
         self.calls: Counter[int] = Counter()
 
     def add(self, module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
@@ -108,7 +113,8 @@ class _Collector:
                 rows_mask = mask[row, :, start:]
                 rows_mask = rows_mask[heads] if rows_mask.shape[0] > 1 else rows_mask
                 causal = not _sees_future(rows_mask, start)
-            self._add_rows(total, queries, keys, rows_mask, start, causal)
+            target = total[self.slot[layer]] if self.per_layer else total
+            self._add_rows(target, queries, keys, rows_mask, start, causal)
 
     def _add_rows(self, total: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor,
                   mask: torch.Tensor | None, start: int, causal: bool) -> None:
@@ -246,6 +252,57 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=-1) - 1).clamp(min=0)
 
 
+@contextmanager
+def layers_up_to(model: PreTrainedModel, last: int) -> Iterator[None]:
+    """Run only decoder layers 0..last: nothing after the last captured layer reaches the
+    signals (the pass returns no hidden states or logits), so a boundary layer early in the
+    stack (SmolLM2-135M's best is near layer 6 of 30) costs a fraction of the full pass.
+    Models whose decoder layers are not a `layers` ModuleList on the base model run whole."""
+    base = model.base_model
+    stack = getattr(base, "layers", None)
+    if not isinstance(stack, torch.nn.ModuleList) or last + 1 >= len(stack):
+        yield
+        return
+    base.layers = torch.nn.ModuleList(list(stack)[:last + 1])
+    try:
+        yield
+    finally:
+        base.layers = stack
+
+
+def _forward(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             collector: _Collector, layers: list[int]) -> None:
+    # The decoder stack only (`base_model`): the vocabulary projection is not needed, and at a
+    # 150k vocabulary it would cost more memory than the capture itself.
+    with torch.no_grad(), attention_implementation(model, CAPTURE_IMPLEMENTATION), \
+            layers_up_to(model, max(layers)):
+        model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                         position_ids=_position_ids(attention_mask), use_cache=False,
+                         **{COLLECTOR_KWARG: collector})
+    wrong = {layer: collector.calls[layer] for layer in layers if collector.calls[layer] != 1}
+    if wrong:
+        raise CaptureError(f"{type(model).__name__}: attention of layers {sorted(wrong)} did not "
+                           "go through transformers' AttentionInterface exactly once (calls: "
+                           f"{wrong}); this model's attention cannot be captured")
+
+
+def capture_attention_by_layer(model: PreTrainedModel, input_ids: torch.Tensor,
+                               attention_mask: torch.Tensor, query_start: Sequence[int],
+                               config: CaptureConfig = DEFAULT_CONFIG
+                               ) -> tuple[list[int], list[torch.Tensor]]:
+    """As `capture_attention`, but each selected layer kept apart (heads still averaged):
+    returns the layer indices in order and, per sequence, a float32 CPU tensor
+    [n_layers, n_query_i, L_i]. For measuring which layers carry the step structure
+    (mycelium.signals.quality); its mean over layers is what `capture_attention` returns."""
+    layers, heads, pads, starts = _check_inputs(model, input_ids, attention_mask, query_start,
+                                                config)
+    collector = _Collector(layers, heads, starts, input_ids.shape[1], config.chunk_size,
+                           input_ids.device, per_layer=True)
+    _forward(model, input_ids, attention_mask, collector, layers)
+    return layers, [total[:, :, pad:].cpu() for total, pad in zip(collector.sums, pads,
+                                                                  strict=True)]
+
+
 def capture_attention(model: PreTrainedModel, input_ids: torch.Tensor,
                       attention_mask: torch.Tensor, query_start: Sequence[int],
                       config: CaptureConfig = DEFAULT_CONFIG) -> list[torch.Tensor]:
@@ -259,17 +316,7 @@ def capture_attention(model: PreTrainedModel, input_ids: torch.Tensor,
                                                 config)
     collector = _Collector(layers, heads, starts, input_ids.shape[1], config.chunk_size,
                            input_ids.device)
-    # The decoder stack only (`base_model`): the vocabulary projection is not needed, and at a
-    # 150k vocabulary it would cost more memory than the capture itself.
-    with torch.no_grad(), attention_implementation(model, CAPTURE_IMPLEMENTATION):
-        model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=_position_ids(attention_mask), use_cache=False,
-                         **{COLLECTOR_KWARG: collector})
-    wrong = {layer: collector.calls[layer] for layer in layers if collector.calls[layer] != 1}
-    if wrong:
-        raise CaptureError(f"{type(model).__name__}: attention of layers {sorted(wrong)} did not "
-                           "go through transformers' AttentionInterface exactly once (calls: "
-                           f"{wrong}); this model's attention cannot be captured")
+    _forward(model, input_ids, attention_mask, collector, layers)
     return [total[:, pad:].cpu() for total, pad in zip(collector.sums, pads, strict=True)]
 
 

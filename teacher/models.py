@@ -1,6 +1,8 @@
 """Loading a teacher causal LM (local path or hub id); building a tiny one for CPU trials.
 
     teacher = load_teacher("Qwen/Qwen2.5-Math-7B-Instruct", dtype="bfloat16", device="cuda")
+    teacher = load_teacher("../shared/models/smollm2-135m-instruct",
+                           gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")   # llama.cpp weights
     make_tiny_teacher("runs/tiny-teacher")   # random Qwen2-shaped model + a real BPE tokenizer
 
 The tiny teacher has random weights, so its chain-of-thought is noise; it exists so the whole
@@ -38,61 +40,94 @@ TINY_CHAT_TEMPLATE = (
 class Teacher:
     model: PreTrainedModel
     tokenizer: object  # a fast tokenizer: offsets come from its offset mapping
-    name: str
+    name: str  # the hub id or folder; with a GGUF file, "folder/file.gguf"
 
 
-def load_teacher(path_or_id: str, *, dtype: str = "auto", device: str = "cpu") -> Teacher:
-    """Load model and tokenizer; one clear MyceliumError when either cannot be used."""
+def teacher_name(path_or_id: str, gguf_file: str | None = None) -> str:
+    """How a teacher is named in traces and reports: the id, or the GGUF file's path."""
+    return str(Path(path_or_id) / gguf_file) if gguf_file else str(path_or_id)
+
+
+def load_teacher(path_or_id: str, *, gguf_file: str | None = None, dtype: str = "auto",
+                 device: str = "cpu") -> Teacher:
+    """Load model and tokenizer; one clear MyceliumError when either cannot be used.
+
+    `gguf_file` names a llama.cpp GGUF file inside the folder (or hub repo) `path_or_id`:
+    transformers reads its tokenizer and dequantizes its weights (the `gguf` package)."""
     if dtype not in DTYPES:
         raise MyceliumError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-    tokenizer = _teacher_tokenizer(path_or_id)
+    tokenizer = _teacher_tokenizer(path_or_id, gguf_file)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(
+            path_or_id, dtype=DTYPES[dtype], **({"gguf_file": gguf_file} if gguf_file else {}))
     except (OSError, ValueError) as error:
-        raise _cannot_load(path_or_id, error) from None
+        raise _cannot_load(path_or_id, error, gguf_file) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation continues every row from its end
     model.to(device).eval()
-    return Teacher(model, tokenizer, str(path_or_id))
+    return Teacher(model, tokenizer, teacher_name(path_or_id, gguf_file))
 
 
-def check_teacher(path_or_id: str, backend: str = "transformers") -> None:
+def check_teacher(path_or_id: str, backend: str = "transformers",
+                  gguf_file: str | None = None) -> None:
     """Fail fast, before a round's expensive stages: the teacher's config and tokenizer load
-    (a missing folder, an unreachable hub id, a tokenizer without offsets), and the backend is
-    installed. Loads no weights."""
+    (a missing folder or GGUF file, an unreachable hub id, a tokenizer without offsets or
+    without a chat template), and the backend is installed. Loads no weights."""
     from transformers import AutoConfig
 
-    _teacher_tokenizer(path_or_id)
+    _teacher_tokenizer(path_or_id, gguf_file)
     try:
-        AutoConfig.from_pretrained(path_or_id)
+        AutoConfig.from_pretrained(path_or_id, **({"gguf_file": gguf_file} if gguf_file else {}))
     except (OSError, ValueError) as error:
-        raise _cannot_load(path_or_id, error) from None
+        raise _cannot_load(path_or_id, error, gguf_file) from None
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise MyceliumError("teacher backend vllm is not installed: pip install -e '.[vllm]' "
                             "(GPU machines), or set teacher.backend: transformers")
 
 
-def _teacher_tokenizer(path_or_id: str):
-    """The teacher's fast tokenizer, checked for exact char offsets; a local path that does
-    not exist is refused before transformers tries the hub with it."""
+def _teacher_tokenizer(path_or_id: str, gguf_file: str | None = None):
+    """The teacher's fast tokenizer, checked for exact char offsets and a chat template; a
+    local path (or GGUF file) that does not exist is refused before transformers tries the hub
+    with it."""
     local = Path(path_or_id).expanduser()
-    if (local.is_absolute() or str(path_or_id).startswith((".", "~"))) and not local.is_dir():
+    looks_local = local.is_absolute() or str(path_or_id).startswith((".", "~"))
+    if looks_local and not local.is_dir():
         raise MyceliumError(f"teacher directory not found: {path_or_id} (expected a model "
-                            "folder with config.json, or a hub id such as "
+                            "folder with config.json or a GGUF file, or a hub id such as "
                             "Qwen/Qwen2.5-Math-7B-Instruct)")
+    if gguf_file is not None:
+        if importlib.util.find_spec("gguf") is None:
+            raise MyceliumError("a GGUF teacher needs the gguf package: pip install gguf")
+        if (looks_local or local.is_dir()) and not (local / gguf_file).is_file():
+            raise MyceliumError(f"GGUF file not found: {local / gguf_file} (expected a llama.cpp "
+                                ".gguf file inside the teacher folder)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path_or_id, **({"gguf_file": gguf_file} if gguf_file else {}))
     except (OSError, ValueError) as error:
-        raise _cannot_load(path_or_id, error) from None
-    check_offset_mapping(tokenizer, f"teacher {path_or_id!r} has no usable tokenizer with an "
+        raise _cannot_load(path_or_id, error, gguf_file) from None
+    name = teacher_name(path_or_id, gguf_file)
+    check_offset_mapping(tokenizer, f"teacher {name!r} has no usable tokenizer with an "
                          "offset mapping (exact char offsets need a tokenizers-backed fast "
                          "tokenizer, tokenizer.json)")
+    if not getattr(tokenizer, "chat_template", None):
+        raise MyceliumError(f"teacher {name!r} has no chat template: the problem is sent as a "
+                            "chat (system + user message); use an instruct/chat model or add "
+                            "a chat_template to its tokenizer_config.json")
     return tokenizer
 
 
-def _cannot_load(path_or_id: str, error: Exception) -> MyceliumError:
+def _cannot_load(path_or_id: str, error: Exception, gguf_file: str | None = None
+                 ) -> MyceliumError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    if gguf_file is not None:
+        if "not supported" in first_line:
+            return MyceliumError(f"cannot load teacher GGUF {teacher_name(path_or_id, gguf_file)}"
+                                 f": {first_line} (transformers dequantizes only the GGUF "
+                                 "architectures it lists)")
+        return MyceliumError(f"cannot read teacher GGUF {teacher_name(path_or_id, gguf_file)}: "
+                             f"{first_line} (is the file truncated or not a GGUF file?)")
     return MyceliumError(f"cannot load teacher {path_or_id!r}: {first_line}")
 
 

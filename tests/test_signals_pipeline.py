@@ -92,10 +92,10 @@ def test_flat_attention_gives_no_peaks_and_one_segment(teacher, problems):
 def test_one_failing_problem_does_not_lose_the_batch(teacher, problems, tmp_path, monkeypatch):
     real = pipeline.extract_signals
 
-    def flaky(problem, trace, rows, config=None) -> Signals:
+    def flaky(problem, trace, rows, config=None, iaf_rows=None) -> Signals:
         if problem.id == problems[1].id:
             raise ValueError("planted failure")
-        return real(problem, trace, rows, config)
+        return real(problem, trace, rows, config, iaf_rows)
 
     monkeypatch.setattr(pipeline, "extract_signals", flaky)
     run = run_signals(teacher, problems, tmp_path, config(16))
