@@ -50,8 +50,18 @@ class TeacherSettings(_Strict):
     max_new_tokens: int = Field(1024, gt=0)  # GSM8K solutions run ~150-400 tokens
     batch_size: int = Field(8, gt=0)  # generation batch
     capture_batch_size: int = Field(4, gt=0)  # teacher-forced passes with attention kept
-    layers: list[int] | None = None  # attention layers averaged; None: every layer
+    layers: list[int] | None = None  # boundary layers averaged; None: every layer
     tensor_parallel_size: int = Field(1, gt=0)  # vLLM: GPUs one teacher is split over
+    # a llama.cpp GGUF file inside the `model` folder (SmolLM2-135M-Instruct.Q4_1.gguf)
+    gguf_file: str | None = None
+    # generate: the teacher's own CoT; reference: the worked solution teacher-forced in its
+    # place (a weak teacher's attention over a correct solution is still a real signal)
+    cot_source: Literal["generate", "reference"] = "generate"
+    iaf_layers: list[int] | None = None  # layers read for IAF spans; None: the boundary layers
+    # pick the boundary layers, peak threshold and IAF layers by measurement on the first
+    # `calibration_problems` train problems (stage calibrate); replaces layers / iaf_layers
+    calibrate: bool = False
+    calibration_problems: int = Field(100, gt=0)
 
 
 class StudentSettings(_Strict):

@@ -59,7 +59,26 @@ def round_summary(plan: Any) -> dict[str, Any]:
         "traces": validate,
         "eval": evaluation,
         "eval_report": str(plan.round_dir() / "eval" / "report.html"),
+        "signals": _signals_summary(markers),
     }
+
+
+def _signals_summary(markers: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The teacher's part of a round: its calibration and the signals' outcome per status."""
+    found = [marker["summary"] for marker in markers.get("signals", [])]
+    if not found:
+        return None
+    status: dict[str, int] = {}
+    for part in found:
+        for name, count in part.get("status", {}).items():
+            status[name] = status.get(name, 0) + count
+    with_segments = sum(part.get("with_segments", 0) for part in found)
+    calibration = (markers.get("calibrate") or [{"summary": None}])[0]["summary"]
+    cot = (markers.get("teacher_cot") or [{"summary": {}}])[0]["summary"]
+    return {"status": status, "cot_source": cot.get("cot_source"),
+            "segments_per_problem": round(sum(part.get("segments", 0) for part in found)
+                                          / with_segments, 2) if with_segments else 0.0,
+            "calibration": calibration}
 
 
 def _row(summary: dict[str, Any]) -> dict[str, str]:
@@ -117,6 +136,7 @@ def write_round_report(out_dir: Path, summary: dict[str, Any],
         f"<td>{times['wall_seconds'] / 60:.2f}</td><td>{times['seconds'] / 60:.2f}</td></tr>"
         for stage, times in summary["stages"].items())
     eval_link = os.path.relpath(summary["eval_report"], out_dir)
+    signals = _signals_html(summary.get("signals"), summary.get("labels"))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Mycelium {html.escape(summary['name'])} round {summary['round']}</title>
@@ -136,10 +156,35 @@ answer; the <a href="{html.escape(eval_link)}">evaluation report</a> has every f
 <p>Wall: first start to last finish over the stage's units; summed: their times added (what
 one worker would take).</p>
 <table><tr><th>stage</th><th>units</th><th>wall min</th><th>summed min</th></tr>{stages}</table>
+{signals}
 </body></html>
 """
     write_text_atomic(out_dir / "report.html", page)
     return out_dir / "report.html"
+
+
+def _signals_html(signals: dict[str, Any] | None, labels: dict[str, Any] | None) -> str:
+    if not signals:
+        return ""
+    rows = [("CoT source", signals.get("cot_source") or ""),
+            ("signals by status", ", ".join(f"{name} {count}" for name, count
+                                            in sorted(signals["status"].items()))),
+            ("segments per problem", str(signals["segments_per_problem"]))]
+    calibration = signals.get("calibration")
+    if calibration:
+        rows += [("boundary layers (calibrated)",
+                  f"{calibration['layers']}, height_std {calibration['height_std']}: F1 "
+                  f"{calibration['f1']} on {calibration['problems']} train problems' line "
+                  "breaks"),
+                 ("IAF layers (calibrated)",
+                  f"{calibration['iaf_layers']}: hit@1 {calibration['iaf_hit1']} on the gold "
+                  "programs' operands")]
+    if labels:
+        rows.append(("labels validated", f"{labels['validated']}/{labels['problems']} "
+                                         f"({labels.get('source')})"))
+    body = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+                   for name, value in rows)
+    return f"<h2>Teacher signals</h2>\n<table>{body}</table>"
 
 
 def round_summaries(plan: Any, last: int) -> list[dict[str, Any]]:

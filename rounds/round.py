@@ -12,6 +12,7 @@ Run directory (`<home>/<name>/`, home = config `home`, else $MYCELIUM_HOME, else
     round-N/
       student_solve/shard-*/       round ≥ 2: the previous round's students solve every train
                                    problem; correct programs → rows.jsonl (source=student)
+      calibrate/                   the teacher's boundary/IAF layers, measured (calibration.json)
       teacher_cot/shard-*/         teacher chain-of-thought (traces.jsonl): round 1 with
                                    source=teacher; round ≥ 2 the students' failures (mop-up)
       signals/shard-*/             teacher-forced capture → signals.jsonl, traces.jsonl, pages/
@@ -27,7 +28,8 @@ Every unit writes atomically and finishes with a completion marker (rounds/marke
 round rerun with the same config redoes only the unit that was running. The stage functions are
 in rounds/stages.py, the trace-store merge in rounds/store.py.
 
-Stages in order: split, student_solve (round ≥ 2), teacher_cot + signals (when a teacher runs),
+Stages in order: split, student_solve (round ≥ 2), calibrate (teacher.calibrate), teacher_cot +
+signals (when a teacher runs),
 labels (round 1, or the mop-up), validate, train_tagger / train_classifier / train_extractor
 (independent: they may run side by side), eval, report.
 """
@@ -48,7 +50,7 @@ from mycelium.rounds.config import RoundConfig
 from mycelium.rounds.markers import Shard, is_done, run_unit, shards
 from mycelium.specialists.registry import FAMILIES, SPECIALISTS
 
-STAGES = ("split", "student_solve", "teacher_cot", "signals", "labels", "validate",
+STAGES = ("split", "student_solve", "calibrate", "teacher_cot", "signals", "labels", "validate",
           *(spec.stage for spec in SPECIALISTS.values()), "fit_verifier", "eval", "report")
 SHARDED = frozenset({"student_solve", "teacher_cot", "signals", "labels"})
 Log = Callable[[str], None]
@@ -153,13 +155,14 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
     if teacher_runs:
         from mycelium.teacher.models import check_teacher
 
-        check_teacher(config.teacher.model, config.teacher.backend)
+        check_teacher(config.teacher.model, config.teacher.backend, config.teacher.gguf_file)
     _check_base(config.students.base)
     stages = ["split"]
     if round > 1:
         stages.append("student_solve")
     if teacher_runs:
-        stages += ["teacher_cot", "signals"]
+        stages += [*(["calibrate"] if config.teacher.calibrate else []), "teacher_cot",
+                   "signals"]
     if round == 1 or teacher_runs:
         stages.append("labels")
     stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[config.students.family])]
@@ -217,6 +220,7 @@ def run_unit_of(plan: RoundPlan, unit: Unit, log: Log | None = None) -> dict[str
         "split": lambda out: stage_functions.split_stage(plan, out, log),
         "student_solve": lambda out: stage_functions.student_solve_stage(plan, unit.shard, out,
                                                                          log),
+        "calibrate": lambda out: stage_functions.calibrate_stage(plan, out, log),
         "teacher_cot": lambda out: stage_functions.teacher_cot_stage(plan, unit.shard, out, log),
         "signals": lambda out: stage_functions.signals_stage(plan, unit.shard, out, log),
         "labels": lambda out: stage_functions.labels_stage(plan, unit.shard, out, log),

@@ -138,34 +138,73 @@ def teacher_problems(plan: RoundPlan) -> list[GoldProblem]:
 
 
 def _signals_config(plan: RoundPlan):
+    from mycelium.signals.boundaries import BoundaryConfig
+    from mycelium.signals.extract import SignalsConfig
+    from mycelium.teacher.calibration import read_calibration
     from mycelium.teacher.capture import CaptureConfig
     from mycelium.teacher.generate import GenerationConfig
     from mycelium.teacher.pipeline import SignalsRunConfig
 
     teacher = plan.config.teacher
+    layers, iaf_layers, signals = teacher.layers, teacher.iaf_layers, SignalsConfig()
+    if teacher.calibrate:
+        layers, height, iaf_layers = read_calibration(calibration_path(plan))
+        signals = SignalsConfig(boundaries=BoundaryConfig(height_std=height))
     return SignalsRunConfig(
         generation=GenerationConfig(max_new_tokens=teacher.max_new_tokens,
                                     batch_size=teacher.batch_size, backend=teacher.backend,
                                     tensor_parallel_size=teacher.tensor_parallel_size),
-        capture=CaptureConfig(layers=teacher.layers),
-        capture_batch_size=teacher.capture_batch_size)
+        capture=CaptureConfig(layers=layers), signals=signals, iaf_layers=iaf_layers,
+        capture_batch_size=teacher.capture_batch_size, cot_source=teacher.cot_source)
+
+
+def calibration_path(plan: RoundPlan) -> Path:
+    return plan.stage_dir("calibrate") / "calibration.json"
 
 
 def _load_teacher(plan: RoundPlan):
     from mycelium.teacher.models import load_teacher
 
     teacher = plan.config.teacher
-    return load_teacher(teacher.model, dtype=teacher.dtype, device=teacher.device)
+    return load_teacher(teacher.model, gguf_file=teacher.gguf_file, dtype=teacher.dtype,
+                        device=teacher.device)
+
+
+def calibrate_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
+    """The teacher's boundary layers, peak threshold and IAF layers, measured on the first
+    train problems' worked solutions (teacher/calibration.py); written to calibration.json."""
+    from mycelium.signals.quality import calibrate
+    from mycelium.teacher.calibration import measure_problems, write_calibration
+
+    teacher = _load_teacher(plan)
+    items = train_items(plan)[:plan.config.teacher.calibration_problems]
+    report = tenths(log, prefix="calibrate ")
+    measured = measure_problems(teacher, items,
+                                progress=lambda done, total: report("capture", done, total))
+    if not measured:
+        raise MyceliumError(f"calibrate: none of the first {len(items)} train problems has a "
+                            "reproduced gold program to measure against")
+    choice = calibrate(measured)
+    write_calibration(choice, teacher, out / "calibration.json")
+    log(f"calibrate: boundary layers {choice.layers} (F1 {choice.f1:.3f}), IAF layers "
+        f"{choice.iaf_layers} (hit@1 {choice.iaf_hit1:.3f})")
+    return {key: value for key, value in choice.to_dict().items()
+            if not key.startswith("per_layer")}
 
 
 def teacher_cot_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
+    from mycelium.teacher.models import load_teacher_tokenizer
     from mycelium.teacher.pipeline import generate_cot
 
-    problems = [item.problem for item in shard.take(teacher_problems(plan))]
-    traces = generate_cot(_load_teacher(plan), problems, _signals_config(plan),
+    items = shard.take(teacher_problems(plan))
+    settings = plan.config.teacher
+    # the worked solution needs only the tokenizer: no weights to load for a reference CoT
+    teacher = (load_teacher_tokenizer(settings.model, settings.gguf_file)
+               if settings.cot_source == "reference" else _load_teacher(plan))
+    traces = generate_cot(teacher, items, _signals_config(plan),
                           tenths(log, prefix=f"teacher_cot[{shard.rank}] "))
     write_jsonl_atomic(out / "traces.jsonl", (trace.model_dump() for trace in traces))
-    return {"problems": len(problems),
+    return {"problems": len(items), "cot_source": plan.config.teacher.cot_source,
             "empty_cot": sum(1 for trace in traces if not trace.cot_text.strip()),
             "unfinished": sum(1 for trace in traces if not trace.finished)}
 
@@ -179,7 +218,9 @@ def signals_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[st
               _jsonl(plan.stage_dir("teacher_cot", shard) / "traces.jsonl")]
     run = signals_from_traces(_load_teacher(plan), problems, traces, out, _signals_config(plan),
                               tenths(log, prefix=f"signals[{shard.rank}] "))
-    return {"problems": len(problems), "status": dict(run.counts)}
+    segments = [len(signals.segments) for signals in run.signals if signals.segments]
+    return {"problems": len(problems), "status": dict(run.counts),
+            "segments": sum(segments), "with_segments": len(segments)}
 
 
 def labels_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:

@@ -12,6 +12,7 @@ signals pipeline (generation, capture, segmentation, the HTML pages) runs anywhe
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,11 @@ from mycelium.signals.alignment import check_offset_mapping
 # The prompt every teacher gets (Qwen2.5-Math-Instruct's own); defined here so the tiny teacher
 # is fitted on the same prompt the generator sends.
 DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+
+# transformers builds a model under a process-wide "meta device" context before it fills the
+# weights; two threads loading at once (a round's shards on the thread runner) can leave one
+# model with meta tensors ("Cannot copy out of meta tensor"), so loads take turns.
+_LOAD_LOCK = threading.Lock()
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
           "float16": torch.float16}
@@ -43,6 +49,20 @@ class Teacher:
     name: str  # the hub id or folder; with a GGUF file, "folder/file.gguf"
 
 
+@dataclass
+class TeacherTokenizer:
+    """What the reference CoT source needs of a teacher: its tokenizer and name, no weights
+    (a round's teacher_cot stage with `cot_source: reference` loads only this)."""
+    tokenizer: object
+    name: str
+
+
+def load_teacher_tokenizer(path_or_id: str, gguf_file: str | None = None) -> TeacherTokenizer:
+    """The teacher's checked tokenizer (offsets, chat template) without its weights."""
+    return TeacherTokenizer(_teacher_tokenizer(path_or_id, gguf_file),
+                            teacher_name(path_or_id, gguf_file))
+
+
 def teacher_name(path_or_id: str, gguf_file: str | None = None) -> str:
     """How a teacher is named in traces and reports: the id, or the GGUF file's path."""
     return str(Path(path_or_id) / gguf_file) if gguf_file else str(path_or_id)
@@ -58,14 +78,16 @@ def load_teacher(path_or_id: str, *, gguf_file: str | None = None, dtype: str = 
         raise MyceliumError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
     tokenizer = _teacher_tokenizer(path_or_id, gguf_file)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path_or_id, dtype=DTYPES[dtype], **({"gguf_file": gguf_file} if gguf_file else {}))
+        with _LOAD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(
+                path_or_id, dtype=DTYPES[dtype],
+                **({"gguf_file": gguf_file} if gguf_file else {}))
+            model.to(device).eval()
     except (OSError, ValueError) as error:
         raise _cannot_load(path_or_id, error, gguf_file) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation continues every row from its end
-    model.to(device).eval()
     return Teacher(model, tokenizer, teacher_name(path_or_id, gguf_file))
 
 

@@ -29,7 +29,7 @@ from mycelium.signals.html import render_page
 from mycelium.teacher.capture import CaptureConfig
 from mycelium.teacher.forced import capture_traces, context_length, fits_context, len_layers
 from mycelium.teacher.generate import GenerationConfig, generate_traces
-from mycelium.teacher.models import Teacher
+from mycelium.teacher.models import Teacher, TeacherTokenizer
 from mycelium.teacher.reference import COT_SOURCES, reference_traces
 
 
@@ -75,7 +75,7 @@ def run_signals(teacher: Teacher, items: Sequence[Problem | GoldProblem], out_di
     return run
 
 
-def generate_cot(teacher: Teacher, items: Sequence[Problem | GoldProblem],
+def generate_cot(teacher: Teacher | TeacherTokenizer, items: Sequence[Problem | GoldProblem],
                  config: SignalsRunConfig | None = None,
                  progress: Progress | None = None) -> list[TeacherTrace]:
     """The chain-of-thought the capture pass runs over, for each problem (the round's
@@ -96,6 +96,9 @@ def generate_cot(teacher: Teacher, items: Sequence[Problem | GoldProblem],
             raise MyceliumError("the reference CoT source teacher-forces the worked solutions: "
                                 "give problems with their gold solutions (a dataset file)")
         return reference_traces(teacher, items, config.generation, generated)
+    if not isinstance(teacher, Teacher):
+        raise MyceliumError("the generate CoT source needs the teacher's weights: load it with "
+                            "load_teacher, not load_teacher_tokenizer")
     problems = [item.problem if isinstance(item, GoldProblem) else item for item in items]
     return generate_traces(teacher, problems, config.generation, generated)
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from mycelium.data.gold import GoldProblem
 from mycelium.data.records import TeacherTrace
 from mycelium.teacher.generate import GenerationConfig, build_prompt, cot_offsets
-from mycelium.teacher.models import Teacher
+from mycelium.teacher.models import Teacher, TeacherTokenizer
 
 COT_SOURCES = ("generate", "reference")
 
@@ -36,7 +36,7 @@ def reference_cot(item: GoldProblem) -> str:
     return _ANNOTATION.sub("", solution) if item.problem.dataset == "gsm8k" else solution
 
 
-def reference_traces(teacher: Teacher, items: Sequence[GoldProblem],
+def reference_traces(teacher: Teacher | TeacherTokenizer, items: Sequence[GoldProblem],
                      config: GenerationConfig | None = None,
                      progress=None) -> list[TeacherTrace]:
     """One TeacherTrace per problem, in order, whose CoT is the reference solution.
