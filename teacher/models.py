@@ -12,6 +12,7 @@ signals pipeline (generation, capture, segmentation, the HTML pages) runs anywhe
 from __future__ import annotations
 
 import importlib.util
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,11 @@ DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer w
 # weights; two threads loading at once (a round's shards on the thread runner) can leave one
 # model with meta tensors ("Cannot copy out of meta tensor"), so loads take turns.
 _LOAD_LOCK = threading.Lock()
+
+# What a missing or unreadable model raises inside transformers: OSError (no such file or hub
+# id), ValueError (bad config, unsupported GGUF architecture), struct.error (a GGUF file cut
+# short inside its metadata).
+_LOAD_ERRORS = (OSError, ValueError, struct.error)
 
 DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
           "float16": torch.float16}
@@ -83,7 +89,7 @@ def load_teacher(path_or_id: str, *, gguf_file: str | None = None, dtype: str = 
                 path_or_id, dtype=DTYPES[dtype],
                 **({"gguf_file": gguf_file} if gguf_file else {}))
             model.to(device).eval()
-    except (OSError, ValueError) as error:
+    except _LOAD_ERRORS as error:
         raise _cannot_load(path_or_id, error, gguf_file) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -101,7 +107,7 @@ def check_teacher(path_or_id: str, backend: str = "transformers",
     _teacher_tokenizer(path_or_id, gguf_file)
     try:
         AutoConfig.from_pretrained(path_or_id, **({"gguf_file": gguf_file} if gguf_file else {}))
-    except (OSError, ValueError) as error:
+    except _LOAD_ERRORS as error:
         raise _cannot_load(path_or_id, error, gguf_file) from None
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise MyceliumError("teacher backend vllm is not installed: pip install -e '.[vllm]' "
@@ -127,7 +133,7 @@ def _teacher_tokenizer(path_or_id: str, gguf_file: str | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             path_or_id, **({"gguf_file": gguf_file} if gguf_file else {}))
-    except (OSError, ValueError) as error:
+    except _LOAD_ERRORS as error:
         raise _cannot_load(path_or_id, error, gguf_file) from None
     name = teacher_name(path_or_id, gguf_file)
     check_offset_mapping(tokenizer, f"teacher {name!r} has no usable tokenizer with an "
