@@ -8,6 +8,7 @@ solutions over the teacher's context, the CLI, and the real SmolLM2-135M GGUF te
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -272,6 +273,20 @@ def test_cli_calibrate_then_signals_with_the_calibration(tiny_teacher_dir, tmp_p
                   "--out", str(tmp_path / "out2"), env=env, timeout=600)
     assert bad.returncode == 2 and "nope.json not found" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_teacher_without_a_chat_template_is_refused_in_one_line(tiny_teacher_dir, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_teacher_dir, plain)
+    (plain / "chat_template.jinja").unlink()
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+    cli = run_cli("calibrate-layers", "--teacher", str(plain), "--file",
+                  str(bundled_sample_path()), "--out", str(tmp_path / "c.json"),
+                  env=plain_env(), timeout=600)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr, cli.stderr
+    assert "has no chat template" in " ".join(cli.stderr.split())
 
 
 # ---- GGUF files ---------------------------------------------------------------------------
