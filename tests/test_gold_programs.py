@@ -104,6 +104,9 @@ def test_restated_annotation_is_not_counted_twice():
     ("5 x $10 = $50", "5 * 10", Fraction(50)),
     ("Stacy has 2+3(10)=32 berries", "2 + 3 * ( 10 )", Fraction(32)),
     ("1 - 1/3 = 2/3", "1 - 1 / 3", Fraction(2, 3)),
+    # a '/' before a word is a unit's ("per day"), not a division
+    ("is 40 students x $6/day = $240.", "40 * 6", Fraction(240)),
+    ("12 eggs / 4 eggs/day = 3 days", "12 / 4", Fraction(3)),
 ])
 def test_prose_equations(text, lhs, value):
     found = find_equations(text)

@@ -32,7 +32,11 @@ from mycelium.specialists.labels.store import (
     read_manifest,
     write_labels,
 )
-from mycelium.specialists.labels.teacher import label_gsm8k_teacher, latex_to_arithmetic
+from mycelium.specialists.labels.teacher import (
+    label_gsm8k_teacher,
+    latex_to_arithmetic,
+    reading_groups,
+)
 
 NATALIA = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
            "clips in May. How many clips did Natalia sell altogether in April and May?")
@@ -186,6 +190,27 @@ def test_teacher_labels_follow_the_segments() -> None:
     assert labels.steps[1].group[-1] == span_of(
         NATALIA, "How many clips did Natalia sell altogether in April and May")
     assert execute_labels(labels) == 72
+
+
+def test_a_boundary_inside_an_equation_does_not_cut_the_result_off() -> None:
+    """JSD peaks can fall between "48/2 =" and its result "24": the two segments are read as
+    one, so the second line's 24 is the first step's result, not an unexplained literal."""
+    problem = item(NATALIA, NATALIA_SOLUTION)
+    cot = "She sold 48/2 = 24 clips in May.\nIn total she sold 48 + 24 = 72 clips."
+    signals, trace = teacher_records(problem, cot=cot)
+    cut, line = cot.index("24 clips"), cot.index("\n") + 1
+    first, second = signals.segments
+    signals = signals.model_copy(update={"segments": [
+        first.model_copy(update={"char_end": cut}),
+        first.model_copy(update={"char_start": cut, "char_end": line, "operands": []}),
+        second]})
+    assert reading_groups(signals, cot) == [[0, 1], [2]]
+    labels = label_gsm8k_teacher(problem, signals, trace)
+    assert [step.label for step in labels.steps] == ["DIV", "ADD"]
+    assert LabelArg("step", 0, "") in labels.steps[1].args
+    assert not any(arg.kind == "literal" for step in labels.steps for arg in step.args)
+    # a boundary at the line break, outside any equation, keeps the segments apart
+    assert reading_groups(teacher_records(problem, cot=cot)[0], cot) == [[0], [1]]
 
 
 def test_teacher_drop_reasons() -> None:

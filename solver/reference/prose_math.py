@@ -17,9 +17,10 @@ from fractions import Fraction
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.expr import evaluate, parse_expression
 
+# A '/' before a letter starts a unit ("$6/day", "3 miles/hour"), not a division.
 _TOKEN = re.compile(
     r"""(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|\d+(?:\.\d+)?|\.\d+)
-      | (?P<op>\*\*|[-+*/×·÷−–^()%])
+      | (?P<op>\*\*|/(?![A-Za-z])|[-+*×·÷−–^()%])
       | (?P<word>[A-Za-z][A-Za-z'’-]*(?:/[A-Za-z]+)*|/[A-Za-z]+)
       | (?P<skip>[$€£])
       | (?P<other>\S)""",

@@ -3,7 +3,8 @@
 For one problem, the Signals record (signals/extract.py) splits the teacher's chain-of-thought
 into computation segments at the JSD peaks and gives each segment its IAF clause spans (where in
 the problem its attention went) and its operand links (which problem quantity each number is).
-From these:
+From these (segments first joined where a boundary falls inside a written equation,
+`reading_groups`):
 
   - each segment's arithmetic is read with the same readers the worked solutions go through
     (solver/gsm8k_gold.py: prose equations "48/2 = 24", linear equations "3x + 3 = 36"), after
@@ -37,6 +38,7 @@ from mycelium.signals.clauses import Span
 from mycelium.solver.program import Quantity
 from mycelium.solver.quantities import Linker
 from mycelium.solver.reference.gsm8k_gold import ProgramBuilder, extract_equations, prune
+from mycelium.solver.reference.prose_math import find_equations
 from mycelium.specialists.labels.gsm8k import labels_from_program
 from mycelium.specialists.labels.schema import ProblemLabels
 
@@ -95,10 +97,14 @@ def label_gsm8k_teacher(item: GoldProblem, signals: Signals, trace: TeacherTrace
         raise Dropped("gold_unparseable", item.gold.answer) from None
     linker = _HintedLinker(item.problem.text)
     builder = ProgramBuilder(linker)
-    for index, segment in enumerate(signals.segments):
+    groups = reading_groups(signals, trace.cot_text)
+    for index, group in enumerate(groups):
+        segments = [signals.segments[member] for member in group]
         linker.hints = {Fraction(link["value"]): (link["problem_start"], link["problem_end"])
-                        for link in segment.operands if link["kind"] == "problem"}
-        text = latex_to_arithmetic(trace.cot_text[segment.char_start:segment.char_end])
+                        for segment in segments for link in segment.operands
+                        if link["kind"] == "problem"}
+        text = latex_to_arithmetic(trace.cot_text[segments[0].char_start:
+                                                  segments[-1].char_end])
         for equation in extract_equations(text):
             builder.add(dataclasses.replace(equation, origin=f"segment {index}"))
     if not builder.results:
@@ -107,18 +113,39 @@ def label_gsm8k_teacher(item: GoldProblem, signals: Signals, trace: TeacherTrace
     if final is None:
         raise Dropped("answer_not_reproduced", f"gold {item.gold.answer}")
     program = prune(builder.steps, final)
-    extra_spans = [_segment_spans(step.origin, signals) for step in program.steps]
+    extra_spans = [_segment_spans(step.origin, signals, groups) for step in program.steps]
     return labels_from_program(item, program, source="teacher", clauses=clauses,
                                extra_spans=extra_spans)
 
 
-def _segment_spans(origin: str, signals: Signals) -> list[Span]:
-    """The IAF clause spans of the segment a step was read from; none for the steps the builder
-    appends itself (answer form, rounding)."""
+def reading_groups(signals: Signals, cot_text: str) -> list[list[int]]:
+    """The segments, in order, with each one that begins inside a written equation joined to
+    the one before ("... is 80-32 =" | "48. The 48 chairs ..."): a boundary there splits a
+    computation from its result, and read apart neither half is an equation, so the result
+    would reach later steps as an unexplained literal. Returns lists of segment indices."""
+    inside: set[int] = set()
+    offset = 0
+    for line in cot_text.split("\n"):
+        for equation in find_equations(line):
+            inside.update(range(offset + equation.start + 1, offset + equation.end))
+        offset += len(line) + 1
+    groups: list[list[int]] = []
+    for index, segment in enumerate(signals.segments):
+        if groups and segment.char_start in inside:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def _segment_spans(origin: str, signals: Signals, groups: list[list[int]]) -> list[Span]:
+    """The IAF clause spans of the segments a step was read from; none for the steps the
+    builder appends itself (answer form, rounding)."""
     match = re.fullmatch(r"segment (\d+)", origin)
     if match is None:
         return []
-    return [tuple(span) for span in signals.segments[int(match.group(1))].clause_spans]
+    return [tuple(span) for member in groups[int(match.group(1))]
+            for span in signals.segments[member].clause_spans]
 
 
 def read_teacher_run(signals_dir: Path) -> dict[str, tuple[Signals, TeacherTrace]]:
