@@ -161,8 +161,9 @@ def signals_command(
              "teacher-forced; needs --file).")] = "generate",
     max_new_tokens: Annotated[int, typer.Option(help="CoT length cap.")] = 2048,
     batch_size: Annotated[int, typer.Option(help="Problems per generation batch.")] = 8,
-    layers: Annotated[str, typer.Option(
-        help="Boundary layers: 'all', or comma-separated indices ('-1' = last).")] = "all",
+    layers: Annotated[str | None, typer.Option(
+        help="Boundary layers: 'all', or comma-separated indices ('-1' = last). Default: the "
+             "calibration shipped for this teacher (teacher/calibrated/), else all.")] = None,
     iaf_layers: Annotated[str | None, typer.Option(
         help="IAF layers (default: the boundary layers).")] = None,
     calibration: Annotated[Path | None, typer.Option(
@@ -193,8 +194,16 @@ def signals_command(
                                 problem)]
     else:
         items = load_problems(dataset, file, skip_bad=skip_bad, limit=limit).problems
-    config = _signals_run_config(cot, layers, iaf_layers, calibration, max_new_tokens,
-                                 batch_size, backend, system_prompt)
+    from mycelium.teacher.calibration import shipped_calibration
+    from mycelium.teacher.models import teacher_name
+
+    if calibration is None and layers is None and iaf_layers is None:
+        calibration = shipped_calibration(teacher_name(teacher, gguf_file))
+        if calibration is not None:
+            stderr.print(f"layers: the calibration shipped for this teacher, "
+                         f"{escape(str(calibration))}", highlight=False)
+    config = _signals_run_config(cot, layers or "all", iaf_layers, calibration,
+                                 max_new_tokens, batch_size, backend, system_prompt)
     with stderr.status(f"loading teacher {escape(teacher)}"):
         loaded_teacher = load_teacher(teacher, gguf_file=gguf_file, dtype=dtype, device=device)
     with _stages() as advance:

@@ -50,7 +50,9 @@ class TeacherSettings(_Strict):
     max_new_tokens: int = Field(1024, gt=0)  # GSM8K solutions run ~150-400 tokens
     batch_size: int = Field(8, gt=0)  # generation batch
     capture_batch_size: int = Field(4, gt=0)  # teacher-forced passes with attention kept
-    layers: list[int] | None = None  # boundary layers averaged; None: every layer
+    # boundary layers averaged; None (and iaf_layers None): the calibration shipped for this
+    # teacher (teacher/calibrated/), else every layer
+    layers: list[int] | None = None
     tensor_parallel_size: int = Field(1, gt=0)  # vLLM: GPUs one teacher is split over
     # a llama.cpp GGUF file inside the `model` folder (SmolLM2-135M-Instruct.Q4_1.gguf)
     gguf_file: str | None = None

@@ -140,15 +140,20 @@ def teacher_problems(plan: RoundPlan) -> list[GoldProblem]:
 def _signals_config(plan: RoundPlan):
     from mycelium.signals.boundaries import BoundaryConfig
     from mycelium.signals.extract import SignalsConfig
-    from mycelium.teacher.calibration import read_calibration
+    from mycelium.teacher.calibration import read_calibration, shipped_calibration
     from mycelium.teacher.capture import CaptureConfig
     from mycelium.teacher.generate import GenerationConfig
+    from mycelium.teacher.models import teacher_name
     from mycelium.teacher.pipeline import SignalsRunConfig
 
     teacher = plan.config.teacher
     layers, iaf_layers, signals = teacher.layers, teacher.iaf_layers, SignalsConfig()
-    if teacher.calibrate:
-        layers, height, iaf_layers = read_calibration(calibration_path(plan))
+    # measured in this round, else measured for this teacher and shipped, else as configured
+    calibration = calibration_path(plan) if teacher.calibrate else None
+    if calibration is None and layers is None and iaf_layers is None:
+        calibration = shipped_calibration(teacher_name(teacher.model, teacher.gguf_file))
+    if calibration is not None:
+        layers, height, iaf_layers = read_calibration(calibration)
         signals = SignalsConfig(boundaries=BoundaryConfig(height_std=height))
     return SignalsRunConfig(
         generation=GenerationConfig(max_new_tokens=teacher.max_new_tokens,

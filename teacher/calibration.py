@@ -6,13 +6,17 @@
     layers, height_std, iaf_layers = read_calibration("runs/x/calibration.json")
 
 `mycelium calibrate-layers`, the round's `calibrate` stage and `benchmarks/signal_quality.py`
-all go through here. Only GSM8K problems whose gold program is reproduced are measured: their
-solution lines and operands are the ground truth (`signals.quality.ground_truth`).
+all go through here. A teacher measured here ships its calibration in teacher/calibrated/
+(`shipped_calibration`): it is the default for that teacher, by hub id or GGUF file name,
+instead of averaging every layer. Only GSM8K problems whose gold program is reproduced are
+measured: their solution lines and operands are the ground truth
+(`signals.quality.ground_truth`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,6 +31,23 @@ from mycelium.teacher.models import Teacher
 from mycelium.teacher.reference import reference_traces
 
 CALIBRATION_VERSION = 1
+SHIPPED = Path(__file__).resolve().parent / "calibrated"
+# A llama.cpp quantisation or precision suffix of a GGUF file name ("....Q4_1", "-q8_0", ".F16")
+_QUANT_SUFFIX = re.compile(r"[.-](?:i?q\d\w*|f16|f32|bf16)$", re.IGNORECASE)
+
+
+def teacher_key(name: str) -> str:
+    """The model a teacher name stands for, lower case, without its folder or hub owner and
+    without a GGUF quantisation suffix: "HuggingFaceTB/SmolLM2-135M-Instruct" and
+    ".../SmolLM2-135M-Instruct.Q4_1.gguf" are both "smollm2-135m-instruct"."""
+    stem = re.sub(r"\.gguf$", "", Path(str(name).rstrip("/")).name, flags=re.IGNORECASE)
+    return _QUANT_SUFFIX.sub("", stem).lower()
+
+
+def shipped_calibration(name: str) -> Path | None:
+    """The calibration measured for this teacher and shipped with Mycelium, if any."""
+    path = SHIPPED / f"{teacher_key(name)}.json"
+    return path if path.is_file() else None
 
 
 def measure_problems(teacher: Teacher, items: Sequence[GoldProblem],

@@ -32,7 +32,12 @@ from mycelium.signals.quality import (
     match_counts,
     random_counts,
 )
-from mycelium.teacher.calibration import read_calibration, write_calibration
+from mycelium.teacher.calibration import (
+    read_calibration,
+    shipped_calibration,
+    teacher_key,
+    write_calibration,
+)
 from mycelium.teacher.capture import (
     CaptureConfig,
     capture_attention,
@@ -194,6 +199,20 @@ def test_calibration_file_round_trip_and_bad_files(tmp_path):
         read_calibration(path)
 
 
+def test_shipped_calibrations_are_found_by_hub_id_or_gguf_file_name():
+    assert teacher_key("HuggingFaceTB/SmolLM2-135M-Instruct") == "smollm2-135m-instruct"
+    assert teacher_key("/m/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == "smollm2-135m-instruct"
+    assert teacher_key("x/Qwen2.5-7B-Instruct-Q4_K_M.gguf") == "qwen2.5-7b-instruct"
+    shipped = shipped_calibration("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert shipped is not None
+    assert shipped == shipped_calibration("../shared/models/x/SmolLM2-135M-Instruct.Q4_1.gguf")
+    layers, height, iaf_layers = read_calibration(shipped)
+    # SmolLM2-135M has 30 layers; the measured sets are small and not "the last layer"
+    assert all(0 <= layer < 30 for layer in layers + iaf_layers) and height > 0
+    assert layers != [29] and len(layers) <= 3
+    assert shipped_calibration("Qwen/Qwen2.5-Math-7B-Instruct") is None
+
+
 # ---- per-layer capture --------------------------------------------------------------------
 
 def test_capture_by_layer_equals_eager_per_layer_and_skips_later_layers(teacher):
@@ -333,6 +352,20 @@ def test_gguf_teacher_loads_and_a_missing_file_is_named():
     assert teacher.model.config.num_hidden_layers == 30 and teacher.tokenizer.chat_template
     with pytest.raises(MyceliumError, match="GGUF file not found"):
         load_teacher(str(folder), gguf_file="nope.gguf")
+
+
+@pytest.mark.shared
+def test_the_real_teacher_reads_a_worked_solution_with_its_shipped_layers(tmp_path):
+    folder = _smollm()
+    done = run_cli("signals", "--teacher", str(folder), "--gguf-file", SMOLLM_GGUF, "--file",
+                   str(bundled_sample_path()), "--limit", "2", "--cot", "reference", "--out",
+                   str(tmp_path / "out"), env=plain_env(OMP_NUM_THREADS="1"), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "calibration shipped for this teacher" in done.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out" / "signals.jsonl").read_text()
+            .splitlines()]
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    assert all(len(row["segments"]) >= 2 for row in rows)
 
 
 @pytest.mark.shared
