@@ -260,21 +260,15 @@ def calibrate_layers_command(
     the worked solutions of the first N problems are teacher-forced, every layer's attention
     is scored against the solution's line breaks and the gold program's operands, and the best
     sets are written for `mycelium signals --calibration` and rounds."""
-    from mycelium.signals.quality import calibrate
-    from mycelium.teacher.calibration import measure_problems, write_calibration
+    from mycelium.teacher.calibration import calibrate_teacher
     from mycelium.teacher.models import load_teacher
 
     items = load_problems("gsm8k", file, limit=limit).problems
     with stderr.status(f"loading teacher {escape(teacher)}"):
         loaded = load_teacher(teacher, gguf_file=gguf_file, dtype=dtype, device=device)
     with _stages() as report:
-        measured = measure_problems(loaded, items,
-                                    progress=lambda done, total: report("capture", done, total))
-    if not measured:
-        raise MyceliumError(f"{file}: none of the first {limit} problems has a reproduced gold "
-                            "program to calibrate against")
-    choice = calibrate(measured)
-    write_calibration(choice, loaded, out)
+        choice = calibrate_teacher(loaded, items, out,
+                                   lambda done, total: report("capture", done, total))
     if json_output:
         stdout.print_json(json.dumps(choice.to_dict()))
         return

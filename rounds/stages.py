@@ -178,19 +178,12 @@ def _load_teacher(plan: RoundPlan):
 def calibrate_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
     """The teacher's boundary layers, peak threshold and IAF layers, measured on the first
     train problems' worked solutions (teacher/calibration.py); written to calibration.json."""
-    from mycelium.signals.quality import calibrate
-    from mycelium.teacher.calibration import measure_problems, write_calibration
+    from mycelium.teacher.calibration import calibrate_teacher
 
-    teacher = _load_teacher(plan)
     items = train_items(plan)[:plan.config.teacher.calibration_problems]
     report = tenths(log, prefix="calibrate ")
-    measured = measure_problems(teacher, items,
-                                progress=lambda done, total: report("capture", done, total))
-    if not measured:
-        raise MyceliumError(f"calibrate: none of the first {len(items)} train problems has a "
-                            "reproduced gold program to measure against")
-    choice = calibrate(measured)
-    write_calibration(choice, teacher, out / "calibration.json")
+    choice = calibrate_teacher(_load_teacher(plan), items, out / "calibration.json",
+                               lambda done, total: report("capture", done, total))
     log(f"calibrate: boundary layers {choice.layers} (F1 {choice.f1:.3f}), IAF layers "
         f"{choice.iaf_layers} (hit@1 {choice.iaf_hit1:.3f})")
     return {key: value for key, value in choice.to_dict().items()

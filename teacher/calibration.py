@@ -3,6 +3,7 @@
     problems = measure_problems(teacher, gold_problems)        # reference traces, every layer
     choice = calibrate(problems)                               # mycelium.signals.quality
     write_calibration(choice, teacher, "runs/x/calibration.json")
+    choice = calibrate_teacher(teacher, gold_problems, "runs/x/calibration.json")  # all three
     layers, height_std, iaf_layers = read_calibration("runs/x/calibration.json")
 
 `mycelium calibrate-layers`, the round's `calibrate` stage and `benchmarks/signal_quality.py`
@@ -23,7 +24,7 @@ from pathlib import Path
 from mycelium.data.errors import MyceliumError
 from mycelium.data.gold import GoldProblem
 from mycelium.data.io import write_text_atomic
-from mycelium.signals.quality import Calibration, ProblemAttention, ground_truth
+from mycelium.signals.quality import Calibration, ProblemAttention, calibrate, ground_truth
 from mycelium.teacher.capture import CaptureConfig
 from mycelium.teacher.forced import capture_problem_layers, fits_context
 from mycelium.teacher.generate import GenerationConfig
@@ -69,6 +70,19 @@ def measure_problems(teacher: Teacher, items: Sequence[GoldProblem],
         if progress is not None:
             progress(index + 1, len(items))
     return measured
+
+
+def calibrate_teacher(teacher: Teacher, items: Sequence[GoldProblem], out: Path,
+                      progress: Callable[[int, int], None] | None = None) -> Calibration:
+    """Measure `items` (`measure_problems`), choose the layers (`signals.quality.calibrate`) and
+    write the choice to `out`; a clear error when no problem has ground truth to measure."""
+    measured = measure_problems(teacher, items, progress=progress)
+    if not measured:
+        raise MyceliumError(f"none of the first {len(items)} problems has a reproduced gold "
+                            "program to calibrate the teacher's layers against")
+    choice = calibrate(measured)
+    write_calibration(choice, teacher, out)
+    return choice
 
 
 def write_calibration(choice: Calibration, teacher: Teacher, path: Path) -> None:

@@ -33,6 +33,7 @@ from mycelium.signals.quality import (
     random_counts,
 )
 from mycelium.teacher.calibration import (
+    calibrate_teacher,
     read_calibration,
     shipped_calibration,
     teacher_key,
@@ -185,6 +186,14 @@ def test_calibration_finds_the_planted_layer_for_boundaries_and_iaf():
     # the nearest-mention baseline ranks by position alone; the planted layer's IAF beats it
     hits = iaf_hits(problems, [1], with_overlap=False).to_dict()
     assert hits["iaf_hit1"] == 1.0 and hits["nearest_hit1"] < 1.0
+
+
+def test_calibrating_on_problems_without_ground_truth_is_refused(teacher, tmp_path):
+    silent = row_to_gold_problem("gsm8k", {"question": "Tom has 3 apples. How many are there?",
+                                           "answer": "He has three apples.\n#### 3"})
+    with pytest.raises(MyceliumError, match="none of the first 1 problems has a reproduced"):
+        calibrate_teacher(teacher, [silent], tmp_path / "cal.json")
+    assert not (tmp_path / "cal.json").exists()
 
 
 def test_calibration_file_round_trip_and_bad_files(tmp_path):
