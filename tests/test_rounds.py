@@ -338,6 +338,43 @@ def test_teacher_round_writes_traces_signals_and_counted_labels(tmp_path):
             run_round(full)
 
 
+def test_a_calibrated_reference_teacher_round(tmp_path):
+    """cot_source: reference with calibrate: the calibrate stage measures the layers on the
+    train problems' worked solutions and writes calibration.json; teacher_cot is each worked
+    solution (annotations removed); the signals stage reads with the calibrated layers; the
+    labels stage counts every problem."""
+    from mycelium.teacher.calibration import read_calibration
+    from mycelium.teacher.models import make_tiny_teacher
+    from mycelium.teacher.reference import reference_cot
+
+    make_tiny_teacher(tmp_path / "teacher", train_steps=0)
+    config = tmp_path / "teacher.yaml"
+    config.write_text(tiny_config(tmp_path).read_text() + (
+        "source: teacher\nteacher: {model: ./teacher, cot_source: reference, calibrate: true, "
+        "calibration_problems: 6}\n"))
+    plan = prepare_round(load_round_config(config, {"home": str(tmp_path / "runs")}),
+                         until="labels")
+    assert plan.stages == ("split", "calibrate", "teacher_cot", "signals", "labels")
+    run_round(plan)
+    layers, _, iaf_layers = read_calibration(plan.stage_dir("calibrate") / "calibration.json")
+    assert layers and iaf_layers
+    train = {item.problem.id: item for item in
+             load_problems("gsm8k", plan.stage_dir("split") / "train.jsonl").problems}
+    shard = "shard-00000-of-00001"
+    traces = [json.loads(line) for line in
+              (plan.round_dir() / "teacher_cot" / shard / "traces.jsonl").read_text().splitlines()]
+    assert {trace["problem_id"] for trace in traces} == set(train)
+    assert all(trace["cot_text"] == reference_cot(train[trace["problem_id"]])
+               for trace in traces)
+    signals = [json.loads(line) for line in
+               (plan.round_dir() / "signals" / shard / "signals.jsonl").read_text().splitlines()]
+    assert len(signals) == len(train) and all(row["status"] in ("ok", "no_peaks")
+                                                for row in signals)
+    marker = json.loads((plan.round_dir() / "labels" / shard / MARKER).read_text())
+    summary = marker["summary"]
+    assert summary["validated"] + sum(summary["dropped"].values()) == len(train)
+
+
 def test_teacher_mops_up_the_problems_the_students_failed(finished_run, tmp_path):
     """Round 2 with a teacher configured: the teacher writes CoT for exactly the train problems
     whose student program did not validate, and labels are built for those only."""
