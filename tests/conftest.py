@@ -4,6 +4,8 @@
   and a file in it, or a skip that names the missing path (mark such tests `shared`);
 - `one_thread`: a module-scoped fixture running torch on one thread, restored after; a module
   opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`;
+- `tiny_teacher_dir` and `teacher`: a tiny Qwen2-shaped teacher built once per module (its
+  weights briefly fitted to the sample's solutions), its folder and the loaded Teacher;
 - `run_cli` and `plain_env`: the real `mycelium` command line (`python -m mycelium.flows.cli`)
   as a subprocess, and an environment that keeps its output plain and offline.
 
@@ -44,6 +46,20 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher_dir(tmp_path_factory) -> Path:
+    from mycelium.teacher.models import make_tiny_teacher
+
+    return make_tiny_teacher(tmp_path_factory.mktemp("tiny") / "teacher", train_steps=30)
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_teacher_dir):
+    from mycelium.teacher.models import load_teacher
+
+    return load_teacher(str(tiny_teacher_dir))
 
 
 def plain_env(**extra: str) -> dict[str, str]:

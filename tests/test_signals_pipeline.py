@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,18 +17,8 @@ from mycelium.signals.boundaries import is_word_boundary
 from mycelium.signals.extract import extract_signals
 from mycelium.teacher import pipeline
 from mycelium.teacher.generate import GenerationConfig, generate_traces
-from mycelium.teacher.models import load_teacher, make_tiny_teacher
+from mycelium.teacher.models import load_teacher
 from mycelium.teacher.pipeline import SignalsRunConfig, run_signals
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher_dir(tmp_path_factory) -> Path:
-    return make_tiny_teacher(tmp_path_factory.mktemp("tiny") / "teacher", train_steps=30)
-
-
-@pytest.fixture(scope="module")
-def teacher(tiny_teacher_dir):
-    return load_teacher(str(tiny_teacher_dir))
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ from mycelium.teacher.capture import (
     eager_reference,
     layers_up_to,
 )
-from mycelium.teacher.models import TeacherTokenizer, load_teacher, make_tiny_teacher
+from mycelium.teacher.models import TeacherTokenizer, load_teacher
 from mycelium.teacher.pipeline import SignalsRunConfig, run_signals
 from mycelium.teacher.reference import reference_cot, reference_traces
 
@@ -63,16 +63,6 @@ NATALIA = {
     "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = "
               "<<48+24=72>>72 clips altogether in April and May.\n#### 72",
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher_dir(tmp_path_factory) -> Path:
-    return make_tiny_teacher(tmp_path_factory.mktemp("tiny") / "teacher", train_steps=0)
-
-
-@pytest.fixture(scope="module")
-def teacher(tiny_teacher_dir):
-    return load_teacher(str(tiny_teacher_dir))
 
 
 # ---- reference CoT and ground truth -------------------------------------------------------
