@@ -664,11 +664,15 @@ def round_command(
                     ] = None,
     home: Annotated[str | None, typer.Option(help="Run home (default $MYCELIUM_HOME or "
                                                    "./runs).")] = None,
+    if_locked: Annotated[str, typer.Option(
+        help="When another run holds the run folder: refuse (exit 1, naming it) or wait.")
+    ] = "refuse",
 ) -> None:
     """Run distillation rounds: labels (reference or teacher), from round 2 the students' own
     validated programs (and the teacher's mop-up of their failures), training of the three
     specialists, evaluation on the dev split, and the round report. Reruns resume."""
     from mycelium.rounds.config import load_round_config
+    from mycelium.rounds.lock import run_lock
     from mycelium.rounds.round import prepare_round, run_round
 
     if rounds is not None and round_number is not None:
@@ -677,6 +681,8 @@ def round_command(
         raise MyceliumError(f"--executor {executor}: expected prefect or local")
     if runner not in ("threads", "dask"):
         raise MyceliumError(f"--runner {runner}: expected threads or dask")
+    if if_locked not in ("refuse", "wait"):
+        raise MyceliumError(f"--if-locked {if_locked}: expected refuse or wait")
     numbers = [round_number] if round_number is not None else list(range(1, (rounds or 1) + 1))
     overrides = {"train_file": train_file, "dev_file": dev_file, "teacher": teacher,
                  "base": base, "name": name, "home": home}
@@ -687,17 +693,60 @@ def round_command(
     for number in numbers:
         if executor == "local":
             plan = prepare_round(loaded, number, world_size=world_size, until=until)
-            run_round(plan, lambda message: stderr.print(message, highlight=False,
-                                                         markup=False))
+            say = lambda message: stderr.print(message, highlight=False,  # noqa: E731
+                                               markup=False)
+            with run_lock(plan.run_dir, if_locked=if_locked, log=say):  # type: ignore[arg-type]
+                run_round(plan, say)
             report = plan.report_path if "report" in plan.stages else None
         else:
             from mycelium.flows.distill_round import distill_round
 
             result = distill_round(config=str(config), round=number, world_size=world_size,
-                                   runner=runner, until=until, **overrides)
+                                   runner=runner, until=until, if_locked=if_locked,
+                                   **overrides)
             report = result["report"]
         if report:
             stdout.print(f"round {number} report: {escape(str(report))}", highlight=False)
+
+
+@app.command("serve")
+def serve_command(
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="Trained specialists (default: the newest round under $MYCELIUM_HOME or ./runs).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        help="Solver processes (each loads the specialists once and uses one core).")] = 2,
+    model_name: Annotated[str, typer.Option(help="The model id clients ask for.")
+                          ] = "mycelium",
+    timeout: Annotated[float, typer.Option(help="Seconds a request may take, queueing "
+                                                "included (then 504).")] = 60.0,
+    max_body_kb: Annotated[int, typer.Option(help="Largest request body (then 413).")] = 256,
+    max_batch: Annotated[int, typer.Option(
+        help="Problems a worker takes from the queue at once.")] = 8,
+    max_queue: Annotated[int, typer.Option(help="Problems waiting before new requests are "
+                                                "refused with 503.")] = 256,
+    math_only: Annotated[bool, typer.Option(
+        "--math-only", help="Serve without trained specialists: MATH tracks only.")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Serve the solver over HTTP: an OpenAI-compatible /v1/chat/completions (streaming too),
+    /v1/models, /v1/solve for one problem or a batch, and a page at / to try problems. The
+    specialists load once, in each worker process, before the server listens."""
+    from mycelium.serve.api import ServeSettings, serve
+    from mycelium.specialists.registry import find_checkpoints
+
+    if workers < 1:
+        raise MyceliumError(f"--workers {workers}: expected at least 1")
+    if not 0 < port < 65536:
+        raise MyceliumError(f"--port {port}: expected 1-65535")
+    found = None if math_only else find_checkpoints(checkpoints)
+    stderr.print(f"loading the specialists from {escape(str(found))} in {workers} worker "
+                 f"process(es), then serving on http://{host}:{port}", highlight=False)
+    serve(ServeSettings(found, model_name=model_name, workers=workers, max_batch=max_batch,
+                        max_queue=max_queue, max_body_bytes=max_body_kb * 1024,
+                        timeout_s=timeout), host=host, port=port, log_level=log_level)
 
 
 @app.command("doctor")

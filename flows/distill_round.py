@@ -37,6 +37,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from mycelium.data.errors import MyceliumError
 from mycelium.rounds.config import load_round_config
+from mycelium.rounds.lock import IfLocked, run_lock
 from mycelium.rounds.report import round_summaries, round_table_markdown, stage_table_markdown
 from mycelium.rounds.round import (
     RoundPlan,
@@ -149,17 +150,20 @@ def distill_round(config: str = "configs/local.yaml", round: int = 1,
                   teacher: str | None = None, base: str | None = None,
                   name: str | None = None, home: str | None = None,
                   world_size: int | None = None, runner: Runner = "threads",
-                  until: str | None = None) -> dict[str, Any]:
+                  until: str | None = None, if_locked: IfLocked = "refuse") -> dict[str, Any]:
     """One distillation round. `teacher` and `base` override the config's teacher model and
     student base; `world_size` the shards per problem stage; `runner` "dask" runs the shards in
-    `world_size` worker processes; `until` stops after that stage."""
+    `world_size` worker processes; `until` stops after that stage. The run folder is locked
+    for the round (rounds/lock.py): another run on it makes this one refuse, or wait with
+    `if_locked="wait"`."""
     overrides = {"train_file": train_file, "dev_file": dev_file, "teacher": teacher,
                  "base": base, "name": name, "home": home}
     plan = _plan(config, round, overrides, world_size, until)  # fails fast, writes nothing
     if runner == "dask":
         _share_api_with_workers()
-    return round_stages.with_options(task_runner=task_runner(runner, plan.world_size))(
-        config, round, overrides, world_size, until)
+    with run_lock(plan.run_dir, if_locked=if_locked, log=get_run_logger().info):
+        return round_stages.with_options(task_runner=task_runner(runner, plan.world_size))(
+            config, round, overrides, world_size, until)
 
 
 def main() -> None:
@@ -169,9 +173,10 @@ def main() -> None:
     parser.add_argument("--world-size", type=int)
     parser.add_argument("--runner", choices=("threads", "dask"), default="threads")
     parser.add_argument("--until")
+    parser.add_argument("--if-locked", choices=("refuse", "wait"), default="refuse")
     args = parser.parse_args()
     result = distill_round(config=args.config, round=args.round, world_size=args.world_size,
-                           runner=args.runner, until=args.until)
+                           runner=args.runner, until=args.until, if_locked=args.if_locked)
     print(f"report: {result['report']}")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.home import run_home
+from mycelium.data.io import resolved_directory
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,14 @@ def load_specialist(path: str | Path, *, use_cpu: bool = False) -> Any:
     row of the table loads it."""
     from mycelium.specialists.models.checkpoint import read_checkpoint_info
 
-    info = read_checkpoint_info(path)
-    return SPECIALISTS[info.specialist].loader()(Path(path), info, use_cpu=use_cpu)
+    # one version of a published checkpoint (data/io.py): a retrain swapping it meanwhile is
+    # not seen half-way
+    version = resolved_directory(path)
+    try:
+        info = read_checkpoint_info(version)
+    except MyceliumError as error:  # name the folder the user gave, not its version
+        raise MyceliumError(str(error).replace(str(version), str(path))) from None
+    return SPECIALISTS[info.specialist].loader()(version, info, use_cpu=use_cpu)
 
 
 def complete_families(directory: Path) -> list[str]:

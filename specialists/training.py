@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import torch
 
 from mycelium.data.errors import MyceliumError
+from mycelium.data.io import published_directory
 from mycelium.data.progress import Progress
 from mycelium.data.splits import hash_fraction
 from mycelium.specialists.labels.augment import with_number_variants
@@ -226,7 +227,6 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
     result.dropped = dict(dropped)
     result.number_variants = dict(variants)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     info = specialist.checkpoint_info()
     info.training_data_hash = training_data_hash(train)
     info.round = config.round
@@ -235,7 +235,10 @@ def _train(factory: Callable[..., Specialist], labels: list[ProblemLabels], base
                     "train_examples": result.train_examples,
                     "eval_examples": result.eval_examples}
     info.train_config = asdict(config)
-    specialist.save(out_dir, info)
+    # written aside and swapped in whole: a solve or serve reading `out_dir` meanwhile keeps
+    # the previous checkpoint, never half of each
+    with published_directory(out_dir) as staging:
+        specialist.save(staging, info)
     result.out_dir, result.specialist = out_dir, specialist
     result.seconds = time.perf_counter() - started
     return result

@@ -73,9 +73,16 @@ def store(run_dir: Path, number: int) -> list:
 
 
 def markers(run_dir: Path) -> dict[str, str]:
-    """unit folder (relative) -> its marker's finished_at."""
-    return {str(path.parent.relative_to(run_dir)): json.loads(path.read_text())["finished_at"]
-            for path in sorted(run_dir.rglob(MARKER))}
+    """unit folder (relative) -> its marker's finished_at. Checkpoint folders are links to
+    their published version (data/io.py): followed, and the versions folder itself skipped."""
+    found = {}
+    for root, folders, files in os.walk(run_dir, followlinks=True):
+        folders[:] = [name for name in folders if name != ".versions"]
+        if MARKER in files:
+            path = Path(root) / MARKER
+            found[str(Path(root).relative_to(run_dir))] = \
+                json.loads(path.read_text())["finished_at"]
+    return dict(sorted(found.items()))
 
 
 def test_round_one_store_is_what_the_label_builder_validates(finished_run):
