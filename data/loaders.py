@@ -22,7 +22,7 @@ from mycelium.data.answers import gsm8k_final_answer_text, parse_number
 from mycelium.data.errors import MyceliumError
 from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.io import iter_jsonl
-from mycelium.data.records import DATASET_NAMES, Problem
+from mycelium.data.records import DATASET_NAMES, Problem, guess_dataset  # noqa: F401 - re-exported
 
 # Hub defaults: what `load_problems("gsm8k", "openai/gsm8k")` means without further arguments.
 HUB_CONFIGS = {"openai/gsm8k": "main"}
@@ -169,12 +169,6 @@ def collect(dataset: str, source_name: str, rows: Iterable[tuple[int, Any]], *,
 
 # Fields a problem's text may come in, in the order they are looked for (GSM8K, MATH, plain).
 TEXT_FIELDS = ("question", "problem", "text")
-_MATH_MARKS = ("$", "\\(", "\\[", "\\frac", "^{")
-
-
-def guess_dataset(text: str) -> str:
-    """'math' for text with LaTeX math in it, else 'gsm8k' (a word problem)."""
-    return "math" if any(mark in text for mark in _MATH_MARKS) else "gsm8k"
 
 
 @dataclass(frozen=True)

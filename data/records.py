@@ -155,3 +155,18 @@ class EvalRecord(Record):
     predicted_ops: list[str] = []  # the classifier's best op on each gold step's group
     gold_steps: int | None = None
     oracle_correct: dict[str, bool] = {}  # stage -> correct with stages up to it replaced
+
+
+_MATH_MARKS = ("\\(", "\\[", "\\frac", "^{")
+_LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
+_CURRENCY = re.compile(r"\$(?=\s?\d)")  # "$5", "$ 12.50": money, not a math delimiter
+
+
+def guess_dataset(text: str) -> str:
+    """'math' for text with LaTeX math in it, else 'gsm8k' (a word problem). A dollar sign
+    before a number is money: on GSM8K train this keeps 99.3% of problems as word problems
+    (28% of them hold "$" amounts), on MATH train 80.4% are found as math (the rest are word
+    problems with no LaTeX)."""
+    if any(mark in text for mark in _MATH_MARKS) or _LATEX_COMMAND.search(text):
+        return "math"
+    return "math" if "$" in _CURRENCY.sub("", text) else "gsm8k"

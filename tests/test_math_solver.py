@@ -56,6 +56,11 @@ def test_unsolvable_and_word_problems_get_reasons():
 def test_dataset_guess():
     assert guess_dataset("Compute $2^{10}$.") == "math"
     assert guess_dataset("Tom has 3 apples.") == "gsm8k"
+    # money is not LaTeX; a formula that starts with a digit still is
+    assert guess_dataset("A pen costs $5 and a book $ 12.50. How much for both?") == "gsm8k"
+    assert guess_dataset("Solve $3x+5=11$ for $x$.") == "math"
+    assert guess_dataset("What is $12$ less than $30$?") == "math"
+    assert guess_dataset("Find \\sqrt{49}.") == "math"
 
 
 @pytest.mark.shared
