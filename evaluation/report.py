@@ -15,10 +15,9 @@ from html import escape
 from typing import Any
 
 from mycelium.data.records import EvalRecord
+from mycelium.inference.render import TAG_COLOURS, highlighted_text
 
 MAX_FAILURES_SHOWN = 150  # the page stays light; samples.jsonl holds every failure
-TAG_COLOURS = {"I-OPERAND": "#4e79a7", "I-QUESTION": "#f28e2b"}
-_OTHER_COLOUR = "#59a14f"
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }
@@ -102,25 +101,6 @@ def plot_by_steps(by_steps: dict[str, dict[str, int]]) -> str:
     axes.set_ylabel("accuracy")
     axes.set_title("Accuracy by number of steps")
     return _svg(figure)
-
-
-def highlighted_text(text: str, predicted: Sequence[tuple[int, int, str]],
-                     gold: Sequence[tuple[int, int, str]]) -> str:
-    """The text with predicted spans shaded (by tag) and gold spans underlined (by tag)."""
-    cuts = sorted({0, len(text), *(p for a, b, _ in [*predicted, *gold] for p in (a, b)
-                                   if 0 <= p <= len(text))})
-    parts = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
-        piece = escape(text[start:end])
-        shade = next((tag for a, b, tag in predicted if a <= start and end <= b), None)
-        line = next((tag for a, b, tag in gold if a <= start and end <= b), None)
-        style = []
-        if shade:
-            style.append(f"background:{TAG_COLOURS.get(shade, _OTHER_COLOUR)}40")
-        if line:
-            style.append(f"border-bottom:3px solid {TAG_COLOURS.get(line, _OTHER_COLOUR)}")
-        parts.append(f'<span style="{";".join(style)}">{piece}</span>' if style else piece)
-    return "".join(parts)
 
 
 def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:

@@ -206,10 +206,12 @@ def assemble(layout: Layout, hypothesis: Hypothesis) -> Program:
 
 
 def readable_steps(layout: Layout, program: Program, hypothesis: Hypothesis) -> list[dict]:
-    """Each step: its line, its value, and the problem words of its group."""
+    """Each step: its line, its value, and the problem words of its group (text and char
+    spans)."""
     return [{"step": f"s{index + 1}", "op": step.op.value,
              "line": step.render(index), "value": format_number(found.value),
-             "words": " … ".join(layout.text[a:b] for a, b in layout.groups[found.group])}
+             "words": " … ".join(layout.text[a:b] for a, b in layout.groups[found.group]),
+             "spans": [[a, b] for a, b in layout.groups[found.group]]}
             for index, (step, found) in enumerate(zip(program.steps, hypothesis.steps,
                                                       strict=True))]
 
@@ -322,7 +324,9 @@ def result_from_reasoner(problem: Problem, text: str, found: ReasonerResult, sec
     def steps_of(program: Program) -> list[dict]:
         return [{"step": f"s{index + 1}", "op": step.op.value, "line": step.render(index),
                  "value": format_number(value),
-                 "words": " … ".join(arg.text for arg in step.args if isinstance(arg, Quantity))}
+                 "words": " … ".join(arg.text for arg in step.args if isinstance(arg, Quantity)),
+                 "spans": [[arg.start, arg.end] for arg in step.args
+                           if isinstance(arg, Quantity)]}
                 for index, (step, value) in enumerate(zip(program.steps, found.best.values,
                                                           strict=True))]
 
