@@ -111,6 +111,8 @@ class RoundConfig(_Strict):
     train_file: str | None = None  # JSONL/Parquet path or hub id; None: the bundled sample
     dev_file: str | None = None  # None: a dev split carved from train_file by problem id
     dev_fraction: float = Field(0.1, gt=0, lt=1)
+    # only the first N train problems (after the split, in file order): the fast experiment loop
+    train_limit: int | None = Field(None, gt=0)
     source: Literal["reference", "teacher"] = "reference"  # round 1's labels
     teacher: TeacherSettings | None = None
     students: StudentSettings = StudentSettings()

@@ -58,7 +58,8 @@ def split_stage(plan: RoundPlan, out: Path, log: Log) -> dict[str, Any]:
 
 
 def train_items(plan: RoundPlan) -> list[GoldProblem]:
-    return load_problems(plan.config.dataset, plan.stage_dir("split") / "train.jsonl").problems
+    items = load_problems(plan.config.dataset, plan.stage_dir("split") / "train.jsonl").problems
+    return items[:plan.config.train_limit] if plan.config.train_limit else items
 
 
 def dev_items(plan: RoundPlan) -> list[GoldProblem]:

@@ -423,3 +423,18 @@ def test_a_reasoner_round_fits_its_verifier_after_training(tmp_path):
     pipeline.write_text(config.read_text().replace("students: {", "students: {verifier: true, "))
     with pytest.raises(MyceliumError, match="needs family: reasoner"):
         load_round_config(pipeline)
+
+
+def test_train_limit_takes_the_first_problems_of_the_train_side(tmp_path):
+    """The fast loop's `train_limit`: the same split, only the first N train problems labelled
+    (every one of them accounted for: validated or dropped with a reason)."""
+    config = tmp_path / "limited.yaml"
+    config.write_text(tiny_config(tmp_path).read_text() + "train_limit: 5\n")
+    plan = prepare_round(load_round_config(config, {"home": str(tmp_path / "runs")}),
+                         until="labels")
+    run_round(plan)
+    train = load_problems("gsm8k", plan.stage_dir("split") / "train.jsonl").problems
+    assert len(train) > 5  # the split itself is not cut
+    marker = json.loads((plan.round_dir() / "labels" / "shard-00000-of-00001" / MARKER)
+                        .read_text())
+    assert marker["summary"]["validated"] + sum(marker["summary"]["dropped"].values()) == 5
