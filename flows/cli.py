@@ -427,6 +427,8 @@ def train_command(
                           ] = TrainConfig.batch_size,
     learning_rate: Annotated[float, typer.Option(help="Learning rate of the base model.")
                              ] = TrainConfig.learning_rate,
+    head_learning_rate: Annotated[float, typer.Option(
+        help="Learning rate of the new heads and embeddings.")] = TrainConfig.head_learning_rate,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
     number_variants: Annotated[int, typer.Option(
         help="Number variants per training problem: its numbers re-drawn, its program "
@@ -436,6 +438,10 @@ def train_command(
         help="Reasoner: keep the encoder's first N layers as pretrained; their output is "
              "computed once per problem, which makes each step cheaper.")
     ] = TrainConfig.frozen_layers,
+    step_reading: Annotated[bool, typer.Option(
+        "--step-reading/--no-step-reading",
+        help="Reasoner: each step's context reads the state (the last result, and attention "
+             "over the problem's words queried by it).")] = TrainConfig.step_reading,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -454,8 +460,10 @@ def train_command(
     labels = read_labels(data)
     eval_labels = read_labels(eval_data) if eval_data is not None else None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         max_steps=max_steps, number_variants=number_variants,
-                         frozen_layers=frozen_layers, round=round_number, seed=seed, use_cpu=cpu)
+                         head_learning_rate=head_learning_rate, max_steps=max_steps,
+                         number_variants=number_variants,
+                         frozen_layers=frozen_layers, step_reading=step_reading,
+                         round=round_number, seed=seed, use_cpu=cpu)
     result = TRAINERS[specialist](labels, base or default_base(), out, config, eval_labels)
     summary = {"specialist": specialist, "out": str(out), "base": base or default_base(),
                "train_examples": result.train_examples, "eval_examples": result.eval_examples,
@@ -724,7 +732,9 @@ def serve_command(
                                                 "included (then 504).")] = 60.0,
     max_body_kb: Annotated[int, typer.Option(help="Largest request body (then 413).")] = 256,
     max_batch: Annotated[int, typer.Option(
-        help="Problems a worker takes from the queue at once.")] = 8,
+        help="Problems a worker takes from the queue at once. 1 on a CPU: the reasoner's beam "
+             "search is per problem, and 8 gave 5.6 problems/s against 6.2 for 1 "
+             "(benchmarks/serve.py, 20 clients, 2 workers); larger batches pay on a GPU.")] = 1,
     max_queue: Annotated[int, typer.Option(help="Problems waiting before new requests are "
                                                 "refused with 503.")] = 256,
     math_only: Annotated[bool, typer.Option(

@@ -83,6 +83,7 @@ class StudentSettings(_Strict):
     number_variants: int = Field(TrainConfig.number_variants, ge=0)
     # the reasoner: encoder layers kept as pretrained (specialists/train_config.py)
     frozen_layers: int = Field(TrainConfig.frozen_layers, ge=0)
+    step_reading: bool = TrainConfig.step_reading  # reasoner: the step context reads the state
     # the reasoner: fit a verifier (specialists/models/verifier.py) on its beams over up to
     # this many of the training problems its training held out (stage fit_verifier)
     verifier: bool = False

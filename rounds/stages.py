@@ -309,7 +309,8 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                          batch_size=students.batch_size, learning_rate=students.learning_rate,
                          head_learning_rate=students.head_learning_rate,
                          number_variants=students.number_variants,
-                         frozen_layers=students.frozen_layers, round=plan.round,
+                         frozen_layers=students.frozen_layers,
+                         step_reading=students.step_reading, round=plan.round,
                          use_cpu=students.use_cpu, progress=False)
     log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
     result = TRAINERS[name](labels, students.base or default_base(), out, config, None,

@@ -34,6 +34,9 @@ class TrainConfig:
     # The reasoner only: its encoder's embeddings and first N layers stay as pretrained, and
     # their output is computed once per problem instead of once per step (BERT-style bases).
     frozen_layers: int = 0
+    # The reasoner only: each step's context reads the state (the last result, and attention
+    # over the problem's tokens queried by it): models/reasoner.py ReasonerModel.read_state.
+    step_reading: bool = False
     round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
     kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
     use_cpu: bool = False  # train on the CPU even where CUDA is available
