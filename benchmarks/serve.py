@@ -63,7 +63,7 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "mycelium.flows.cli", "serve", "--port", str(port),
                "--workers", str(args.workers), "--log-level", "warning",
-               "--timeout", str(args.timeout)]
+               "--timeout", str(args.timeout), "--max-batch", str(args.max_batch)]
     if args.checkpoints:
         command += ["--checkpoints", str(args.checkpoints)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=30, help="sequential requests first")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=60.0, help="the server's limit")
+    parser.add_argument("--max-batch", type=int, default=1,
+                        help="problems a worker takes at once (1: no batching)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -199,7 +201,7 @@ def main() -> None:
         "errors": many.errors, "outcomes": many.reasons,
         "p50_s": quantile(many.latencies, 0.5), "p95_s": quantile(many.latencies, 0.95),
         "problems_per_s": round(many.answered / elapsed, 3), "seconds": round(elapsed, 1),
-        "clients": args.clients, "workers": args.workers,
+        "clients": args.clients, "workers": args.workers, "max_batch": args.max_batch,
         "single_requests": len(one.latencies), "single_errors": one.errors + one.refused,
         "single_p50_s": quantile(one.latencies, 0.5),
         "single_p95_s": quantile(one.latencies, 0.95),

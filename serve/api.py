@@ -56,7 +56,7 @@ class ServeSettings:
     checkpoints: Path | None  # None: MATH tracks only
     model_name: str = "mycelium"
     workers: int = 2
-    max_batch: int = 8  # problems one worker takes at once from the queue
+    max_batch: int = 1  # problems one worker takes at once (CPU: 1 measured best; see CLI)
     max_queue: int = 256  # problems waiting; more are refused with 503
     max_body_bytes: int = 256 * 1024  # a GSM8K problem is under 1 KB, MATH under 5 KB
     max_problems: int = 64  # per /v1/solve request

@@ -7,9 +7,11 @@
 Why processes: the beam search is Python-heavy and holds the GIL, so two threads would share
 one core; each worker process runs torch on one thread and owns a core. Why batching: problems
 that arrive while every worker is busy wait in one queue, and a free worker takes up to
-`max_batch` of them at once (one encoder pass, one spaCy pipe), so under load each problem costs
-less. A caller whose time limit passes gets TimeoutError; if its problem has not started yet it
-is dropped from the queue, otherwise the worker's answer is discarded. A full queue refuses new
+`max_batch` of them at once (one encoder pass, one spaCy pipe). On a CPU with the reasoner that
+does not pay (its beam search runs per problem; benchmarks/serve.py measured 6.2 problems/s at 1
+against 5.6 at 8), so the CLI's default is 1; an encoder on a GPU is where batches help.
+A caller whose time limit passes gets TimeoutError; if its problem has not started yet it is
+dropped from the queue, otherwise the worker's answer is discarded. A full queue refuses new
 work (Busy) rather than letting latency grow without bound.
 """
 
@@ -80,7 +82,7 @@ class PoolStats:
 
 
 class SolverPool:
-    def __init__(self, checkpoints: Path | None, *, workers: int = 2, max_batch: int = 8,
+    def __init__(self, checkpoints: Path | None, *, workers: int = 2, max_batch: int = 1,
                  max_queue: int = 256) -> None:
         if workers < 1:
             raise MyceliumError(f"workers {workers}: expected at least 1")

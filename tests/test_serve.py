@@ -69,6 +69,7 @@ def server(checkpoints, tmp_path_factory):
         process = subprocess.Popen(
             [sys.executable, "-m", "mycelium.flows.cli", "serve", "--checkpoints",
              str(checkpoints), "--port", str(port), "--workers", "1", "--max-body-kb", "64",
+             "--max-batch", "8",
              "--log-level", "warning"],
             stdout=stream, stderr=subprocess.STDOUT, env=plain_env(OMP_NUM_THREADS="1"))
     url = f"http://127.0.0.1:{port}"
