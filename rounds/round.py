@@ -235,8 +235,16 @@ def run_unit_of(plan: RoundPlan, unit: Unit, log: Log | None = None) -> dict[str
     if work is None:
         raise MyceliumError(f"unknown stage {unit.stage!r}; expected one of {STAGES}")
     directory = plan.unit_dir(unit)
-    if unit.stage.startswith("train_") and not is_done(directory) and directory.exists():
-        shutil.rmtree(directory)  # a killed training leaves a partial checkpoint: start clean
+    if unit.stage.startswith("train_") and not is_done(directory) and (
+            directory.exists() or directory.is_symlink()):
+        # a killed training leaves a checkpoint without its marker: start clean (a published
+        # one is a link to its version folder: both go)
+        if directory.is_symlink():
+            version = directory.resolve()
+            directory.unlink()
+            shutil.rmtree(version, ignore_errors=True)
+        else:
+            shutil.rmtree(directory)
     marker = run_unit(directory, unit.stage, work, log, unit.label)
     if not marker["skipped"]:
         log(f"{unit.label}: done in {marker['seconds']:.1f} s")
