@@ -135,6 +135,18 @@ def _remove_abandoned(versions: Path, name: str) -> None:
             pass
 
 
+def remove_published(path: Path) -> None:
+    """Remove what `published_directory` made at `path` (the link and the version it points
+    at), or a plain folder there; nothing when there is nothing."""
+    path = Path(path)
+    if path.is_symlink():
+        version = path.resolve()
+        path.unlink()
+        shutil.rmtree(version, ignore_errors=True)
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 def resolved_directory(path: Path) -> Path:
     """The version a published folder points at now (the folder itself when not a link):
     resolve once, then read every file of one load from the result."""

@@ -37,13 +37,13 @@ labels (round 1, or the mop-up), validate, train_tagger / train_classifier / tra
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mycelium.data.errors import MyceliumError
+from mycelium.data.io import remove_published
 from mycelium.data.loaders import is_local_source
 from mycelium.rounds import stages as stage_functions
 from mycelium.rounds.config import RoundConfig
@@ -235,16 +235,8 @@ def run_unit_of(plan: RoundPlan, unit: Unit, log: Log | None = None) -> dict[str
     if work is None:
         raise MyceliumError(f"unknown stage {unit.stage!r}; expected one of {STAGES}")
     directory = plan.unit_dir(unit)
-    if unit.stage.startswith("train_") and not is_done(directory) and (
-            directory.exists() or directory.is_symlink()):
-        # a killed training leaves a checkpoint without its marker: start clean (a published
-        # one is a link to its version folder: both go)
-        if directory.is_symlink():
-            version = directory.resolve()
-            directory.unlink()
-            shutil.rmtree(version, ignore_errors=True)
-        else:
-            shutil.rmtree(directory)
+    if unit.stage.startswith("train_") and not is_done(directory):
+        remove_published(directory)  # a killed training's checkpoint has no marker: start clean
     marker = run_unit(directory, unit.stage, work, log, unit.label)
     if not marker["skipped"]:
         log(f"{unit.label}: done in {marker['seconds']:.1f} s")

@@ -15,6 +15,7 @@ Test files import the helpers with `from conftest import ...` (pytest puts tests
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,6 +61,13 @@ def teacher(tiny_teacher_dir):
     from mycelium.teacher.models import load_teacher
 
     return load_teacher(str(tiny_teacher_dir))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for servers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def plain_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import free_port, run_cli
 
 from mycelium.data.answers import parse_number
 from mycelium.data.errors import MyceliumError
@@ -239,12 +238,6 @@ def test_two_dask_workers_give_the_same_stores_as_one(finished_run, tmp_path):
             [row.to_row() for row in store(finished_run, number)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)  # the process and the children it started
@@ -258,7 +251,7 @@ def _stop(process: subprocess.Popen) -> None:
 def test_local_deployment_on_a_real_prefect_server(tmp_path):
     """prefect server (SQLite in tmp) → prefect deploy (prefect.yaml) → a process worker →
     `prefect deployment run 'distill-round/local' --watch` → COMPLETED and a round report."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = child_env(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=api,
                     PREFECT_API_DATABASE_CONNECTION_URL=(

@@ -538,7 +538,7 @@ class Reasoner:
         model = self.model
         static = model.static_pool(hidden, item.pool)
         problem = model.problem_context(hidden, mask, item.question)
-        tokens = hidden[mask.bool()]
+        tokens = hidden[mask.bool()] if model.step_reading else None
         results: list[torch.Tensor] = []
         used: set[int] = set()
         choice_loss = stop_loss = hidden.new_zeros(())
@@ -646,7 +646,7 @@ class Reasoner:
             return ReasonerResult(reason="no_numbers")
         static = model.static_pool(hidden, pool)
         problem = model.problem_context(hidden, mask, question)
-        tokens = hidden[mask.bool()]
+        tokens = hidden[mask.bool()] if model.step_reading else None
         # a partial program: (log-prob, steps as entry triples, values, result vectors, used)
         beam: list[tuple[float, list, list[Fraction], list[torch.Tensor], set[int]]] = [
             (0.0, [], [], [], set())]
