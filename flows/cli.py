@@ -442,6 +442,17 @@ def train_command(
         "--step-reading/--no-step-reading",
         help="Reasoner: each step's context reads the state (the last result, and attention "
              "over the problem's words queried by it).")] = TrainConfig.step_reading,
+    max_literals: Annotated[int | None, typer.Option(
+        min=0, help="Reasoner: only the N most frequent literal values of the labels join the "
+                    "step pool (programs using another are dropped and counted); default: "
+                    "every value seen twice.")] = TrainConfig.max_literals,
+    cpu_bf16: Annotated[bool | None, typer.Option(
+        "--cpu-bf16/--no-cpu-bf16",
+        help="Reasoner: run the encoder under bf16 autocast when training on the CPU; "
+             "default: where the CPU has native bf16 (AMX, AVX512-BF16).")] = None,
+    processes: Annotated[int, typer.Option(
+        min=1, help="Data-parallel training processes on the CPU, one torch thread each "
+                    "(2 on a 2-core machine).")] = TrainConfig.processes,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -463,6 +474,7 @@ def train_command(
                          head_learning_rate=head_learning_rate, max_steps=max_steps,
                          number_variants=number_variants,
                          frozen_layers=frozen_layers, step_reading=step_reading,
+                         max_literals=max_literals, cpu_bf16=cpu_bf16, processes=processes,
                          round=round_number, seed=seed, use_cpu=cpu)
     result = TRAINERS[specialist](labels, base or default_base(), out, config, eval_labels)
     summary = {"specialist": specialist, "out": str(out), "base": base or default_base(),

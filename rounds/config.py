@@ -84,6 +84,12 @@ class StudentSettings(_Strict):
     # the reasoner: encoder layers kept as pretrained (specialists/train_config.py)
     frozen_layers: int = Field(TrainConfig.frozen_layers, ge=0)
     step_reading: bool = TrainConfig.step_reading  # reasoner: the step context reads the state
+    # the reasoner: the pool's literal vocabulary, its N most frequent values (None: all)
+    max_literals: int | None = Field(TrainConfig.max_literals, ge=0)
+    # the reasoner: bf16 autocast for the encoder on the CPU (None: where the CPU has bf16)
+    cpu_bf16: bool | None = TrainConfig.cpu_bf16
+    # data-parallel training processes on the CPU (one torch thread each; training.py)
+    processes: int = Field(TrainConfig.processes, gt=0)
     # the reasoner: fit a verifier (specialists/models/verifier.py) on its beams over up to
     # this many of the training problems its training held out (stage fit_verifier)
     verifier: bool = False

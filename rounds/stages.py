@@ -310,7 +310,9 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                          head_learning_rate=students.head_learning_rate,
                          number_variants=students.number_variants,
                          frozen_layers=students.frozen_layers,
-                         step_reading=students.step_reading, round=plan.round,
+                         step_reading=students.step_reading,
+                         max_literals=students.max_literals, cpu_bf16=students.cpu_bf16,
+                         processes=students.processes, round=plan.round,
                          use_cpu=students.use_cpu, progress=False)
     log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
     result = TRAINERS[name](labels, students.base or default_base(), out, config, None,

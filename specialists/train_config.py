@@ -37,6 +37,17 @@ class TrainConfig:
     # The reasoner only: each step's context reads the state (the last result, and attention
     # over the problem's tokens queried by it): models/reasoner.py ReasonerModel.read_state.
     step_reading: bool = False
+    # The reasoner only: keep the N most frequent literal values of the labels (each seen at
+    # least twice) in the step pool; None keeps every one seen twice. Literals are 5% of GSM8K's
+    # arguments but most of the pool (72 of ~80 entries), and every step scores all pairs.
+    max_literals: int | None = None
+    # Data-parallel training on the CPU: this many processes (one torch thread each), each on
+    # its share of every batch, gradients summed before each optimizer step (training.py). On a
+    # small CPU, two one-thread processes beat one two-thread process.
+    processes: int = 1
+    # The reasoner only: run the encoder under bf16 autocast on a CPU with native bf16 (AMX or
+    # AVX512-BF16), the step model in fp32. None: where the CPU has it. CUDA always uses bf16.
+    cpu_bf16: bool | None = None
     round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
     kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
     use_cpu: bool = False  # train on the CPU even where CUDA is available

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -115,17 +116,167 @@ def batch_order(lengths: list[int], batch_size: int, group_by_length: bool,
 
 
 
+# An embedding table with at least this many rows is all-reduced by the rows a batch touched.
+ROW_SPARSE_MIN = 4096
+
+
+class Replicas:
+    """Data parallelism over CPU processes: this process is rank 0; `start` forks the other
+    ranks, which run the same loop on the same weights (copied by the fork), each on its share
+    of every batch. After each backward pass the gradients are summed over the ranks (gloo),
+    so every rank takes the same optimizer step and the weights stay equal. Rank 0 alone
+    evaluates, keeps the best weights and reports progress; it tells the others whether to go
+    on. Forked with os.fork, not multiprocessing, because round stages run inside daemonic
+    worker processes, which multiprocessing forbids to have children."""
+
+    def __init__(self, world: int) -> None:
+        self.world, self.rank, self.children = world, 0, []
+
+    def start(self, seed: int) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        port = _free_port()
+        torch.set_num_threads(1)  # one core per process: that is the point
+        for rank in range(1, self.world):
+            pid = os.fork()
+            if pid == 0:
+                self.rank, self.children = rank, []
+                break
+            self.children.append(pid)
+        # dropout differs between ranks; the batch order (its own generator) does not
+        torch.manual_seed(seed + self.rank)
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=self.rank,
+                                world_size=self.world)
+
+    def share(self, indices: list[int]) -> list[int]:
+        return indices[self.rank::self.world]
+
+    def sum_gradients(self, model: torch.nn.Module, loss: torch.Tensor, examples: int
+                      ) -> tuple[float, int]:
+        """Each rank's loss is the mean over its share; the step uses the mean of the ranks'
+        gradients (a parameter this rank's share did not reach counts as zero). Returns the mean
+        loss and the examples over all ranks."""
+        if self.world == 1:
+            return loss.item(), examples
+        import torch.distributed as dist
+
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        rows = self._touched_rows(model, parameters)
+        # one buffer, one all-reduce: the gradients (of a large embedding table only the rows
+        # some rank's batch touched: MiniLM's word embeddings are half its parameters, and a
+        # batch uses ~1,500 of their 30,522 rows), then per parameter whether this rank had
+        # one (none anywhere leaves it None, so AdamW skips it as in a single process), the
+        # loss and the examples
+        pieces = []
+        for p in parameters:
+            if id(p) in rows:
+                block = (p.grad[rows[id(p)]] if p.grad is not None
+                         else p.new_zeros(len(rows[id(p)]), *p.shape[1:]))
+                pieces.append(block.reshape(-1))
+            else:
+                pieces.append((p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1))
+        flat = torch.cat(pieces + [torch.tensor([float(p.grad is not None) for p in parameters]),
+                                   loss.detach().reshape(1).float(),
+                                   torch.tensor([float(examples)])])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset, reached = 0, flat[-2 - len(parameters):-2].tolist()
+        for p, had, piece in zip(parameters, reached, pieces, strict=True):
+            size = piece.numel()
+            if not had:
+                p.grad = None
+            elif id(p) in rows:
+                p.grad = torch.zeros_like(p)
+                p.grad[rows[id(p)]] = flat[offset:offset + size].view(-1, *p.shape[1:])
+            else:
+                p.grad = flat[offset:offset + size].view_as(p)
+            offset += size
+        return float(flat[-2]), round(float(flat[-1]) * self.world)
+
+    def _touched_rows(self, model: torch.nn.Module, parameters: list) -> dict[int, torch.Tensor]:
+        """For each large embedding table: the rows with a gradient on any rank."""
+        import torch.distributed as dist
+
+        wanted = {id(p) for p in parameters}
+        tables = [module.weight for module in model.modules()
+                  if isinstance(module, torch.nn.Embedding)
+                  and module.num_embeddings >= ROW_SPARSE_MIN and id(module.weight) in wanted]
+        if not tables:
+            return {}
+        masks = torch.cat([(table.grad.abs().sum(1) > 0).float() if table.grad is not None
+                           else table.new_zeros(table.shape[0]) for table in tables])
+        dist.all_reduce(masks)
+        rows, offset = {}, 0
+        for table in tables:
+            rows[id(table)] = masks[offset:offset + table.shape[0]].nonzero()[:, 0]
+            offset += table.shape[0]
+        return rows
+
+    def agree(self, go_on: bool) -> bool:
+        """Rank 0's decision, told to every rank."""
+        if self.world == 1:
+            return go_on
+        import torch.distributed as dist
+
+        flag = torch.tensor([1 if go_on else 0])
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def finish(self, failed: bool = False) -> None:
+        """Ranks other than 0 exit here (status 1 when their loop failed); rank 0 waits for
+        them."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        if self.rank:
+            if failed:
+                import traceback
+
+                traceback.print_exc()
+            else:
+                dist.destroy_process_group()
+            os._exit(1 if failed else 0)
+        if failed:  # the others may be waiting in an all-reduce that will never come
+            import signal
+
+            for pid in self.children:
+                os.kill(pid, signal.SIGKILL)
+            for pid in self.children:
+                os.waitpid(pid, 0)
+            dist.destroy_process_group()
+            return
+        dist.destroy_process_group()
+        for pid in self.children:
+            _, status = os.waitpid(pid, 0)
+            if status:
+                raise MyceliumError(f"a data-parallel training process (pid {pid}) failed "
+                                    f"(wait status {status}); train with processes 1")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
         config: TrainConfig, on_step: Progress | None = None) -> TrainResult:
     """AdamW (body and head at their own rates) with linear warm-up/decay, evaluation after
     each epoch, early stopping on the eval loss, best weights restored at the end.
     `on_step(stage, steps done, total steps)` is told after every optimizer step (progress where
-    no tqdm bar is shown)."""
+    no tqdm bar is shown). With `config.processes` > 1 on the CPU, the batches are split over
+    that many forked processes (Replicas); the result is the same loop's, computed faster."""
     from accelerate import Accelerator
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     model, device = specialist.model, specialist.device
+    replicas = Replicas(config.processes if device.type == "cpu" else 1)
     # The specialist placed its model already; the Accelerator matches that device and adds
     # bf16 autocast on CUDA (weights stay fp32 for AdamW).
     accelerator = Accelerator(cpu=device.type == "cpu",
@@ -136,7 +287,10 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
              ((body, config.learning_rate), (head, config.head_learning_rate))]
     no_decay = [{"params": [p for p in group if p.ndim < 2], "lr": lr, "weight_decay": 0.0}
                 for group, lr in ((body, config.learning_rate), (head, config.head_learning_rate))]
-    optimizer = torch.optim.AdamW([group for group in decay + no_decay if group["params"]])
+    # fused: one kernel over all parameters; on one CPU core 4.6x faster than the foreach
+    # implementation (0.026 s against 0.123 s a step for MiniLM's 22.7M parameters)
+    optimizer = torch.optim.AdamW([group for group in decay + no_decay if group["params"]],
+                                  fused=device.type in ("cpu", "cuda"))
     per_epoch = math.ceil(len(train_items) / config.batch_size)
     # As in transformers' Trainer, max_steps (when set) overrides the number of epochs.
     total = per_epoch * config.epochs if config.max_steps is None else config.max_steps
@@ -149,55 +303,73 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
     result = TrainResult(metrics={}, seconds=0.0, train_examples=len(train_items),
                          eval_examples=len(eval_items))
     best_loss, best_state, best_metrics, waited = math.inf, None, {}, 0
-    bar = tqdm(total=total, desc=f"train {specialist.name}", disable=not config.progress)
+    replicas.start(config.seed)
+    lead = replicas.rank == 0
+    bar = tqdm(total=total, desc=f"train {specialist.name}",
+               disable=not (config.progress and lead))
     epoch = 0
-    while len(result.losses) < total:
-        epoch += 1
-        model.train()
-        started = time.perf_counter()
-        for indices in batch_order(lengths, config.batch_size, config.group_by_length,
-                                   generator):
-            batch = move(specialist.collate([train_items[i] for i in indices]), device)
-            with accelerator.autocast():
-                loss = specialist.loss(batch)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.losses.append(loss.item())
-            result.examples_seen += len(indices)
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
-            if on_step is not None:
-                on_step(f"train {specialist.name}", len(result.losses), total)
-            if len(result.losses) >= total:
+    try:
+        while len(result.losses) < total:
+            epoch += 1
+            model.train()
+            started = time.perf_counter()
+            for indices in batch_order(lengths, config.batch_size, config.group_by_length,
+                                       generator):
+                share = replicas.share(indices)
+                if share:
+                    batch = move(specialist.collate([train_items[i] for i in share]), device)
+                    with accelerator.autocast():
+                        loss = specialist.loss(batch)
+                    accelerator.backward(loss)
+                else:  # a last batch smaller than the ranks: this one adds no gradient
+                    loss = torch.zeros(())
+                step_loss, examples = replicas.sum_gradients(model, loss, len(share))
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                result.losses.append(step_loss)
+                result.examples_seen += examples
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{result.losses[-1]:.4f}")
+                if on_step is not None and lead:
+                    on_step(f"train {specialist.name}", len(result.losses), total)
+                if len(result.losses) >= total:
+                    break
+            result.train_seconds += time.perf_counter() - started
+            model.eval()
+            go_on = True
+            if lead:
+                started = time.perf_counter()
+                with torch.no_grad():
+                    metrics = {"epoch": epoch, "step": len(result.losses),
+                               **specialist.evaluate(eval_items, config.batch_size)}
+                result.eval_seconds += time.perf_counter() - started
+                result.history.append(metrics)
+                if config.progress:
+                    bar.write(f"{specialist.name} epoch {epoch}: " + ", ".join(
+                        f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+                        for key, value in metrics.items()), file=sys.stderr)
+                if metrics["eval_loss"] < best_loss:
+                    best_loss, best_metrics, waited = metrics["eval_loss"], metrics, 0
+                    best_state = {key: value.detach().to("cpu", copy=True)
+                                  for key, value in model.state_dict().items()}
+                else:
+                    waited += 1
+                    go_on = waited < config.patience
+            if not replicas.agree(go_on):
                 break
-        result.train_seconds += time.perf_counter() - started
-        model.eval()
-        started = time.perf_counter()
-        with torch.no_grad():
-            metrics = {"epoch": epoch, "step": len(result.losses),
-                       **specialist.evaluate(eval_items, config.batch_size)}
-        result.eval_seconds += time.perf_counter() - started
-        result.history.append(metrics)
-        if config.progress:
-            bar.write(f"{specialist.name} epoch {epoch}: " + ", ".join(
-                f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
-                for key, value in metrics.items()), file=sys.stderr)
-        if metrics["eval_loss"] < best_loss:
-            best_loss, best_metrics, waited = metrics["eval_loss"], metrics, 0
-            best_state = {key: value.detach().to("cpu", copy=True)
-                          for key, value in model.state_dict().items()}
-        else:
-            waited += 1
-            if waited >= config.patience:
-                break
+    except BaseException:
+        bar.close()
+        replicas.finish(failed=True)
+        raise
     bar.close()
+    replicas.finish()
     if best_state is not None and best_metrics is not result.history[-1]:
         model.load_state_dict(best_state)
     model.eval()
-    result.metrics = {**best_metrics, "stopped_early": len(result.losses) < total}
+    result.metrics = {**best_metrics, "stopped_early": len(result.losses) < total,
+                      "processes": replicas.world}
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from types import SimpleNamespace
 
@@ -322,6 +323,76 @@ def test_early_stopping_restores_the_best_evaluation():
     assert result.metrics["epoch"] == 2 and result.metrics["stopped_early"]
     assert len(result.losses) == 4 and len(set(specialist.weights)) == 4
     assert specialist.model.weight.item() == specialist.weights[1]
+
+
+class RegressionSpecialist:
+    """A linear regression with no dropout: its gradient over a batch is the mean of its
+    examples', so two processes on half a batch each must take exactly the single process's
+    steps. `unused` never reaches the loss: AdamW must leave it alone in both."""
+
+    name = "regression"
+
+    def __init__(self, fail_in_child: bool = False) -> None:
+        torch.manual_seed(0)
+        self.model = torch.nn.ModuleDict({"fit": torch.nn.Linear(3, 1),
+                                          "unused": torch.nn.Linear(2, 2)})
+        self.device = torch.device("cpu")
+        self.parent, self.fail_in_child = os.getpid(), fail_in_child
+
+    def collate(self, items):
+        return {"x": torch.tensor([item.x for item in items]),
+                "y": torch.tensor([item.y for item in items])}
+
+    def loss(self, batch):
+        if self.fail_in_child and os.getpid() != self.parent:
+            raise RuntimeError("this rank fails")
+        return (self.model["fit"](batch["x"])[:, 0] - batch["y"]).pow(2).mean()
+
+    def evaluate(self, items, batch_size):
+        with torch.no_grad():
+            return {"eval_loss": float(self.loss(self.collate(items)))}
+
+    def parameter_groups(self):
+        return list(self.model.parameters()), []
+
+
+def regression_items():
+    generator = torch.Generator().manual_seed(1)
+    xs = torch.randn(16, 3, generator=generator)
+    ys = xs @ torch.tensor([1.0, -2.0, 0.5]) + 3.0
+    return [SimpleNamespace(input_ids=[0], x=x.tolist(), y=float(y))
+            for x, y in zip(xs, ys, strict=True)]
+
+
+def test_two_processes_take_the_single_process_steps():
+    items = regression_items()
+    runs = {}
+    for processes in (1, 2):
+        specialist = RegressionSpecialist()
+        unused_before = specialist.model["unused"].weight.detach().clone()
+        result = fit(specialist, items, items,
+                     TrainConfig(epochs=3, batch_size=4, learning_rate=0.05, patience=5,
+                                 processes=processes, progress=False))
+        assert torch.equal(specialist.model["unused"].weight, unused_before)
+        runs[processes] = (result, specialist.model["fit"].weight.detach().clone())
+    (single, single_weights), (double, double_weights) = runs[1], runs[2]
+    assert double.metrics["processes"] == 2
+    assert not torch.equal(single_weights, RegressionSpecialist().model["fit"].weight)
+    torch.testing.assert_close(double_weights, single_weights, rtol=1e-5, atol=1e-6)
+    assert double.losses == pytest.approx(single.losses, rel=1e-5)
+    assert double.examples_seen == single.examples_seen == 3 * len(items)
+    assert [row["eval_loss"] for row in double.history] == pytest.approx(
+        [row["eval_loss"] for row in single.history], rel=1e-5)
+
+
+def test_a_failing_training_process_stops_the_run_and_leaves_no_process():
+    items = regression_items()
+    with pytest.raises(Exception) as failure:
+        fit(RegressionSpecialist(fail_in_child=True), items, items,
+            TrainConfig(epochs=1, batch_size=4, processes=2, progress=False))
+    assert failure.value is not None
+    with pytest.raises(ChildProcessError):  # every forked rank was waited for
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_bad_inputs_are_refused_with_clear_messages(bases, tmp_path):

@@ -112,6 +112,14 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls natively (AMX or AVX512-BF16): there bf16
+    autocast runs a MiniLM forward and backward 1.8x faster than fp32; elsewhere it is emulated
+    and slower."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 def encode_text(tokenizer: Any, text: str, max_length: int) -> tuple[list[int], list[tuple]]:
     """Token ids (with the base's special tokens) and their char offsets, truncated."""
     encoded = tokenizer(text, truncation=True, max_length=max_length,

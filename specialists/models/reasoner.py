@@ -64,6 +64,7 @@ from mycelium.specialists.models.encoding import (
     load_weights,
     mean_pool,
     move,
+    native_cpu_bf16,
     pad,
     pick_device,
     span_tokens,
@@ -130,13 +131,20 @@ class ReasonerVocab:
     literals: list[str]  # literal values, exact, as text
 
     @classmethod
-    def from_labels(cls, labels: list[ProblemLabels]) -> ReasonerVocab:
+    def from_labels(cls, labels: list[ProblemLabels],
+                    max_literals: int | None = None) -> ReasonerVocab:
+        """Constants seen in the labels; literals seen at least MIN_LITERAL_COUNT times, the
+        `max_literals` most frequent of them when given (ties by value), and 1/100 always
+        (PERCENT becomes a product with it)."""
         constants = sorted({constant.name for row in labels for constant in row.constants})
         counts = Counter(arg.value for row in labels for step in row.steps for arg in step.args
                          if arg.kind == "literal")
-        literals = sorted({value for value, count in counts.items()
-                           if count >= MIN_LITERAL_COUNT} | {PERCENT_LITERAL},
-                          key=lambda value: Fraction(value))
+        frequent = sorted((value for value, count in counts.items()
+                           if count >= MIN_LITERAL_COUNT),
+                          key=lambda value: (-counts[value], Fraction(value)))
+        if max_literals is not None:
+            frequent = frequent[:max_literals]
+        literals = sorted({*frequent, PERCENT_LITERAL}, key=lambda value: Fraction(value))
         return cls(["<unknown>", *constants], literals)
 
 
@@ -429,6 +437,9 @@ class Reasoner:
         self.base, self.kind, self.max_length, self.device = base, kind, max_length, device
         # training only: the encoder's lower layers stay as pretrained (TrainConfig)
         self.frozen_layers = frozen_layers
+        # training only: the encoder under bf16 autocast on the CPU (TrainConfig.cpu_bf16);
+        # evaluation and inference stay fp32 there
+        self.train_bf16 = False
         self.progress = progress  # a bar while the frozen layers' outputs are computed
         if frozen_layers:
             self.model.freeze_lower(frozen_layers)
@@ -438,12 +449,17 @@ class Reasoner:
                device: torch.device) -> Reasoner:
         from transformers import AutoModel
 
-        vocab = ReasonerVocab.from_labels(labels)
+        vocab = ReasonerVocab.from_labels(labels, getattr(config, "max_literals", None))
         encoder = load_weights(AutoModel, base)
         model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals),
                               step_reading=getattr(config, "step_reading", False))
-        return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
-                   config.max_length, device, config.frozen_layers, config.progress)
+        reasoner = cls(model, load_tokenizer(base), vocab, str(base),
+                       base_kind(base, config.kind), config.max_length, device,
+                       config.frozen_layers, config.progress)
+        cpu_bf16 = getattr(config, "cpu_bf16", None)
+        reasoner.train_bf16 = device.type == "cpu" and (
+            native_cpu_bf16() if cpu_bf16 is None else cpu_bf16)
+        return reasoner
 
     @classmethod
     def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
@@ -574,6 +590,10 @@ class Reasoner:
             lower = torch.stack([nn.functional.pad(item.lower, (0, 0, 0, width - len(item.lower)))
                                  for item in items]).to(self.device)
             hidden = self.model.encode_upper(lower, batch["attention_mask"], self.frozen_layers)
+        elif self.train_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
+            hidden = hidden.float()  # the step model computes in fp32
         else:
             hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
         total, steps = hidden.new_zeros(()), 0
