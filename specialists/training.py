@@ -123,22 +123,37 @@ ROW_SPARSE_MIN = 4096
 class Replicas:
     """Data parallelism over CPU processes: this process is rank 0; `start` forks the other
     ranks, which run the same loop on the same weights (copied by the fork), each on its share
-    of every batch. After each backward pass the gradients are summed over the ranks (gloo),
-    so every rank takes the same optimizer step and the weights stay equal. Rank 0 alone
+    of every batch. After each backward pass the gradients are averaged over the ranks, so
+    every rank takes the same optimizer step and the weights stay equal. The averaging goes
+    through memory the forked processes share (each writes its gradients to its slot, each sums
+    its part of the slots, everyone reads the sums; gloo barriers in between), not gloo's
+    all-reduce, which copies MiniLM's 90 MB of gradients through loopback TCP: measured in one
+    run, that exchange took 0.155 s of a 0.78 s step. Rank 0 alone
     evaluates, keeps the best weights and reports progress; it tells the others whether to go
     on. Forked with os.fork, not multiprocessing, because round stages run inside daemonic
     worker processes, which multiprocessing forbids to have children."""
 
     def __init__(self, world: int) -> None:
         self.world, self.rank, self.children = world, 0, []
+        self.slots: torch.Tensor | None = None  # (world, size): each rank's gradients
+        self.sums: torch.Tensor | None = None  # (size,): their mean
 
-    def start(self, seed: int) -> None:
+    def start(self, seed: int, size: int) -> None:
+        """Fork the other ranks; `size`: the most floats one gradient exchange carries."""
         if self.world == 1:
             return
+        import mmap
+
         import torch.distributed as dist
 
         port = _free_port()
         torch.set_num_threads(1)  # one core per process: that is the point
+        # anonymous shared memory, mapped before the fork so every rank sees the same pages
+        # (not /dev/shm, which containers often cap at 64 MB)
+        shared = mmap.mmap(-1, 4 * size * (self.world + 1), flags=mmap.MAP_SHARED)
+        floats = torch.frombuffer(shared, dtype=torch.float32)
+        self.slots = floats[:size * self.world].view(self.world, size)
+        self.sums = floats[size * self.world:]
         for rank in range(1, self.world):
             pid = os.fork()
             if pid == 0:
@@ -160,7 +175,6 @@ class Replicas:
         loss and the examples over all ranks."""
         if self.world == 1:
             return loss.item(), examples
-        import torch.distributed as dist
 
         parameters = [p for p in model.parameters() if p.requires_grad]
         rows = self._touched_rows(model, parameters)
@@ -177,11 +191,9 @@ class Replicas:
                 pieces.append(block.reshape(-1))
             else:
                 pieces.append((p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1))
-        flat = torch.cat(pieces + [torch.tensor([float(p.grad is not None) for p in parameters]),
-                                   loss.detach().reshape(1).float(),
-                                   torch.tensor([float(examples)])])
-        dist.all_reduce(flat)
-        flat /= self.world
+        flat = self._mean(pieces + [torch.tensor([float(p.grad is not None) for p in parameters]),
+                                    loss.detach().reshape(1).float(),
+                                    torch.tensor([float(examples)])])
         offset, reached = 0, flat[-2 - len(parameters):-2].tolist()
         for p, had, piece in zip(parameters, reached, pieces, strict=True):
             size = piece.numel()
@@ -194,6 +206,27 @@ class Replicas:
                 p.grad = flat[offset:offset + size].view_as(p)
             offset += size
         return float(flat[-2]), round(float(flat[-1]) * self.world)
+
+    def _mean(self, pieces: list[torch.Tensor]) -> torch.Tensor:
+        """The mean over the ranks of the concatenated pieces (the same length on every rank).
+        Write my slot; barrier; sum my part of every slot into `sums`; barrier; read `sums`.
+        The first barrier also keeps a rank from overwriting `sums` while a slower one still
+        reads the previous step's."""
+        import torch.distributed as dist
+
+        length = sum(piece.numel() for piece in pieces)
+        if length > self.slots.shape[1]:
+            raise MyceliumError(f"gradient exchange of {length} floats exceeds the shared "
+                                f"buffer of {self.slots.shape[1]}")
+        torch.cat(pieces, out=self.slots[self.rank, :length])
+        dist.barrier()
+        part = -(-length // self.world)
+        low, high = self.rank * part, min(length, (self.rank + 1) * part)
+        if low < high:
+            torch.sum(self.slots[:, low:high], dim=0, out=self.sums[low:high])
+            self.sums[low:high] /= self.world
+        dist.barrier()
+        return self.sums[:length].clone()
 
     def _touched_rows(self, model: torch.nn.Module, parameters: list) -> dict[int, torch.Tensor]:
         """For each large embedding table: the rows with a gradient on any rank."""
@@ -303,7 +336,9 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
     result = TrainResult(metrics={}, seconds=0.0, train_examples=len(train_items),
                          eval_examples=len(eval_items))
     best_loss, best_state, best_metrics, waited = math.inf, None, {}, 0
-    replicas.start(config.seed)
+    # the largest exchange: every trainable gradient, a flag per parameter, loss and count
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    replicas.start(config.seed, sum(p.numel() for p in trainable) + len(trainable) + 2)
     lead = replicas.rank == 0
     bar = tqdm(total=total, desc=f"train {specialist.name}",
                disable=not (config.progress and lead))

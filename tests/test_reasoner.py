@@ -26,7 +26,14 @@ from mycelium.solver.program import Program, format_number
 from mycelium.solver.search import SearchConfig
 from mycelium.specialists.labels.build import build_labels
 from mycelium.specialists.labels.schema import LabelArg, LabelStep
-from mycelium.specialists.models.reasoner import OPS, binarize
+from mycelium.specialists.models.reasoner import (
+    OPS,
+    Reasoner,
+    ReasonerModel,
+    ReasonerVocab,
+    batched_losses,
+    binarize,
+)
 from mycelium.specialists.registry import FAMILIES, Specialists, load_specialist
 from mycelium.specialists.training import TRAINERS, TrainConfig
 
@@ -109,6 +116,39 @@ def test_training_lowers_the_loss_and_the_checkpoint_predicts_the_same(sample, t
     assert [[(f.steps, f.values) for f in r.finished] for r in before] == \
         [[(f.steps, f.values) for f in r.finished] for r in after]
     assert [r.answer for r in before] == [r.answer for r in after]
+
+
+def test_batched_training_loss_is_the_per_problem_loss(sample, trained):
+    """Training scores step t of a whole batch at once (batched_losses); evaluation scores one
+    problem at a time (_problem_losses). Same weights, same hidden states: same losses."""
+    _, rows = sample
+    trained_reasoner = trained[0].specialist
+    # four literals in the pool (the sample's labels alone make one), fresh heads
+    vocab = ReasonerVocab(trained_reasoner.vocab.constants, ["1/100", "1/2", "2", "3"])
+    torch.manual_seed(0)
+    model = ReasonerModel(trained_reasoner.model.encoder, len(vocab.constants),
+                          len(vocab.literals))
+    reasoner = Reasoner(model, trained_reasoner.tokenizer, vocab, MINILM, "encoder", 512,
+                        torch.device("cpu"))
+    items, _ = reasoner.examples(rows)
+    assert max(len(item.steps) for item in items) >= 3
+    # the sample's programs use no literal: make steps take one, on either side (the loss
+    # does not care whether the program still executes to the answer)
+    for item, side, literal in zip(items[:4], (2, 1, 2, 1), (1, 2, 3, 0), strict=True):
+        op, *args = item.steps[-1]
+        args[side - 1] = item.pool.literals.start + literal
+        item.steps[-1] = (op, *args)
+    reasoner.model.eval()  # no dropout: both paths read the same hidden states
+    batch = reasoner.collate(items)
+    with torch.no_grad():
+        hidden = reasoner.model.encode(batch["input_ids"], batch["attention_mask"])
+        choice, stop, steps = batched_losses(reasoner.model, hidden, batch["attention_mask"],
+                                             items)
+        one_by_one = [reasoner._problem_losses(hidden[row], batch["attention_mask"][row], item)
+                      for row, item in enumerate(items)]
+    assert steps == sum(count for *_, count in one_by_one)
+    assert float(choice) == pytest.approx(sum(float(row[0]) for row in one_by_one), rel=1e-5)
+    assert float(stop) == pytest.approx(sum(float(row[1]) for row in one_by_one), rel=1e-5)
 
 
 def test_every_finished_program_executes_to_its_answer(sample, trained):

@@ -380,6 +380,117 @@ def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[in
     return entries
 
 
+def batched_losses(model: ReasonerModel, hidden: torch.Tensor, mask: torch.Tensor,
+                   items: list[ReasonerItem]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The teacher-forced losses of `Reasoner._problem_losses`, summed over a batch, with step t
+    of every problem scored in one pass instead of one problem at a time (training spends most
+    of its time in the step model, and at these sizes most of that in per-call overhead).
+    Returns (choice loss sum, stop loss sum, steps); without step reading only."""
+    statics = [model.static_pool(hidden[row], item.pool) for row, item in enumerate(items)]
+    problems = [model.problem_context(hidden[row], mask[row], item.question)
+                for row, item in enumerate(items)]
+    results: list[list[torch.Tensor]] = [[] for _ in items]
+    used: list[set[int]] = [set() for _ in items]
+    choice_loss = stop_loss = hidden.new_zeros(())
+    steps = 0
+    for number in range(max(len(item.steps) for item in items)):
+        active = [row for row, item in enumerate(items) if len(item.steps) > number]
+        pools = [current_pool(statics[row], results[row], used[row], model) for row in active]
+        context = model.context(torch.cat(
+            [torch.stack([problems[row] for row in active]),
+             model.step_number.weight[min(number, MAX_STEPS)].expand(len(active), -1)], dim=-1))
+        scored = SplitPools(model, pools, [items[row].pool.literals for row in active], context)
+        for index, row in enumerate(active):
+            op, left, right = items[row].steps[number]
+            gold = [scored.log_probs[index, scored.index(index, op, left, right)]]
+            if OPS[op] in COMMUTATIVE and left != right:
+                gold.append(scored.log_probs[index, scored.index(index, op, right, left)])
+            choice_loss = choice_loss - torch.logsumexp(torch.stack(gold), 0)
+        chosen = [items[row].steps[number] for row in active]
+        produced = model.results([op for op, _, _ in chosen],
+                                 torch.stack([pool[left] for pool, (_, left, _)
+                                              in zip(pools, chosen, strict=True)]),
+                                 torch.stack([pool[right] for pool, (_, _, right)
+                                              in zip(pools, chosen, strict=True)]))
+        last = hidden.new_tensor([float(number == len(items[row].steps) - 1) for row in active])
+        stop_loss = stop_loss + nn.functional.binary_cross_entropy_with_logits(
+            model.stop_logit(produced, context).float(), last, reduction="sum")
+        for index, (row, (_, left, right)) in enumerate(zip(active, chosen, strict=True)):
+            results[row].append(produced[index])
+            used[row] |= {left, right}
+        steps += len(active)
+    return choice_loss, stop_loss, steps
+
+
+class SplitPools:
+    """One step's scores for several problems at once, as log-probabilities over each
+    problem's choices. Every pool holds the same literal block (the vocabulary's literals), so
+    each splits into its other entries (quantities, constants, results; padded to the longest)
+    and its literals. The pairs scored are `step_scores`'s: other x other, other x literal,
+    literal x other, per operation; pairs of two literals and padding never enter the softmax,
+    so each log-probability equals the one-problem computation's."""
+
+    def __init__(self, model: ReasonerModel, pools: list[torch.Tensor], literal_blocks: list[slice],
+                 context: torch.Tensor) -> None:
+        ops, size, count = len(OPS), model.head_size, len(pools)
+        self.lows = [block.start for block in literal_blocks]
+        self.literals = literal_blocks[0].stop - literal_blocks[0].start
+        others = [torch.cat([pool[:block.start], pool[block.stop:]])
+                  for pool, block in zip(pools, literal_blocks, strict=True)]
+        self.width = width = max(len(rows) for rows in others)
+        other = pools[0].new_zeros(count, width, pools[0].shape[-1])
+        valid = torch.zeros(count, width, dtype=torch.bool, device=other.device)
+        for index, rows in enumerate(others):
+            other[index, :len(rows)] = rows
+            valid[index, :len(rows)] = True
+        from_context = model.from_context(context).view(count, 1, ops, size)
+        first = model.left(other).view(count, width, ops, size) + from_context
+        second = model.right(other).view(count, width, ops, size)
+        if self.literals:
+            literal = torch.stack([pool[block] for pool, block
+                                   in zip(pools, literal_blocks, strict=True)])
+            first_literal = (model.left(literal).view(count, self.literals, ops, size)
+                             + from_context)
+            second_literal = model.right(literal).view(count, self.literals, ops, size)
+        blocks = []
+        for op in range(ops):
+            agree = other * model.agreement[op]
+            square = (torch.tanh(first[:, :, None, op] + second[:, None, :, op]) @ model.score[op]
+                      + agree @ other.transpose(1, 2))
+            parts = [square.masked_fill(~(valid[:, :, None] & valid[:, None, :]), -math.inf)]
+            if self.literals:
+                right = (torch.tanh(first[:, :, None, op] + second_literal[:, None, :, op])
+                         @ model.score[op] + agree @ literal.transpose(1, 2))
+                left = (torch.tanh(first_literal[:, :, None, op] + second[:, None, :, op])
+                        @ model.score[op]
+                        + (literal * model.agreement[op]) @ other.transpose(1, 2))
+                parts += [right.masked_fill(~valid[:, :, None], -math.inf),
+                          left.masked_fill(~valid[:, None, :], -math.inf)]
+            blocks += [part.flatten(1) for part in parts]
+        self.log_probs = torch.cat(blocks, dim=1).float().log_softmax(-1)
+
+    def _place(self, problem: int, entry: int) -> tuple[bool, int]:
+        """(is a literal, position in its block) of a pool entry."""
+        low = self.lows[problem]
+        if entry < low:
+            return False, entry
+        if entry < low + self.literals:
+            return True, entry - low
+        return False, entry - self.literals
+
+    def index(self, problem: int, op: int, left: int, right: int) -> int:
+        """The column of log_probs holding (op, left entry, right entry) of a problem's pool."""
+        width, literals = self.width, self.literals
+        (left_literal, i), (right_literal, j) = (self._place(problem, left),
+                                                 self._place(problem, right))
+        column = op * (width * width + 2 * width * literals)
+        if not left_literal and not right_literal:
+            return column + i * width + j
+        if not left_literal:
+            return column + width * width + i * literals + j
+        return column + width * width + width * literals + i * width + j
+
+
 @dataclass
 class ReasonerItem:
     input_ids: list[int]
@@ -596,6 +707,10 @@ class Reasoner:
             hidden = hidden.float()  # the step model computes in fp32
         else:
             hidden = self.model.encode(batch["input_ids"], batch["attention_mask"])
+        if not self.model.step_reading:
+            choice, stop, steps = batched_losses(self.model, hidden, batch["attention_mask"],
+                                                 items)
+            return (choice + stop) / max(steps, 1)
         total, steps = hidden.new_zeros(()), 0
         for row, item in enumerate(batch["items"]):
             choice, stop, _, count = self._problem_losses(hidden[row], batch["attention_mask"][row],
