@@ -7,7 +7,8 @@
               an answer is it. The same candidates reference labels are validated from, with
               no gold answer here to choose among them.
   specialists a problem with no LaTeX math (a word problem) goes to the GSM8K specialists,
-              when there are any.
+              when there are any, unless the structure parser's number rules read its
+              objective ("What is the greatest common factor of 68 and 92?").
 
 Direct falls through to structure when its program does not execute (two solutions, say).
 
@@ -141,8 +142,8 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
             results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
                                          status="no_answer", reason="diagram", track="structure")
             continue
-        if not math_spans(problem.text):
-            word_problems.append(index)
+        if not math_spans(problem.text):  # a word problem, unless a number rule reads it
+            structured.append(index)
             continue
         direct = solve_direct(problem, timeout_s)
         if direct is not None:
@@ -160,6 +161,9 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
             outcome: tuple[MathProgram, str] | str = drop.reason
         else:
             outcome = run_structure(structure, timeout_s)
+        if isinstance(outcome, str) and not math_spans(problem.text):
+            word_problems.append(index)  # no number rule answered it: the specialists may
+            continue
         if isinstance(outcome, str):
             results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,
                                          status="no_answer", reason=outcome, track="structure",

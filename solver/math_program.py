@@ -17,6 +17,33 @@ constraint "x > 0" read from the words "x is positive". Steps, in order:
             x=3) and the symbols earlier steps solved.
   SIMPLIFY  `target` after the same substitutions, simplified, expanded or factored (`form`).
 
+Number and polynomial steps (solver/math_numbers.py and math_structure.py propose them from the
+objective's words). Each reads `target` and `operands` as EVALUATE reads its target, unless said
+otherwise:
+  REMAINDER      `target` modulo `operands[0]`: of an integer the least nonnegative residue
+                 ("the remainder when $2^{10}$ is divided by $7$": 2; a units digit is the
+                 remainder by 10), of a fraction p/q the residue of p times q's inverse
+                 ("$3^{-1} \\pmod{7}$": 5); between polynomials in one variable the polynomial
+                 remainder ("$x^3+2$ divided by $x-1$": 3).
+  GCD, LCM       of `target` and the integers of `operands`.
+  DIVISORS       the positive divisors of the integer `target`, combined by `pick` ("how many
+                 divisors does $24$ have": count, 8).
+  PRIME_FACTORS  the distinct primes dividing `target`, combined by `pick` (max: the largest).
+  DIGITS         the digits of the integer `target` in base `operands[0]`, every one (repeats
+                 count), combined by `pick`: sum, product, count, max, min, all ("the sum of the
+                 digits of $2^{10}$": 1+0+2+4 = 7).
+  BASE           the integer `target` written in base `operands[0]` ("1200_7"; in base 10 the
+                 plain integer). Numerals with a base subscript ("555_6") are read at their
+                 value wherever they appear (latex2sympy would drop the subscript).
+  INTEGERS       the integers `target` (a symbol) that satisfy the `given` constraints and
+                 equations, combined by `pick` ("the largest integer $x$ with $13x + 8 < 35$":
+                 max, 2); every pick but max and min needs them bounded.
+  VIETA          `target`, symmetric in the roots `operands[1:]` of the polynomial
+                 `operands[0]` (an equation "x^3 + 7x^2 - 11x - 2 = 0", a definition, or an
+                 expression), from its coefficients alone ("Let $a,$ $b,$ $c$ be the roots of
+                 ... Find $a + b + c$": -7); the `given` definitions are substituted first.
+`pick` of these and of SOLVE may also be count: how many distinct values there are.
+
 A step whose target is a bare symbol binds that symbol to its value for the steps after it. The
 answer is the last step's value as LaTeX (`sympy.latex`; a complex number as "8+4i", which
 math-verify reads as one), the form `math_equivalent` compares.
@@ -27,7 +54,9 @@ math-verify reads as one), the form `math_equivalent` compares.
 Conventions MATH text follows: `i` is the imaginary unit; decimals are exact ("3.7" is 37/10);
 x^\\circ is x*pi/180 (latex2sympy drops the degree sign, and sympy's trigonometry is in radians);
 when several values remain and some are real, the real ones are kept (a problem about complex
-numbers says so, and its answers then are single values).
+numbers says so, and its answers then are single values). An elided series ("1 + 2 + \\dots +
+49", "1 - \\frac{2}{7} + \\frac{4}{49} - \\dots") stands for its value: solver/math_series.py
+cuts it into its written terms, and `_series_value` sums or multiplies the terms they imply.
 
 Safety. LaTeX reaches sympy only through `parse_latex`; all sympy work of a call runs in one
 `with_time_limit` call, and only strings come back: latex2sympy leaves powers unevaluated, and
@@ -45,6 +74,7 @@ labelling time of the problems that time out.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import signal
 import threading
@@ -55,10 +85,13 @@ from typing import Any
 
 import sympy
 from sympy.core.function import AppliedUndef
+from sympy.polys.polyfuncs import symmetrize
 
 from mycelium.solver.executor import ExecutionError, with_time_limit
 from mycelium.solver.latex import check_value_size as _check_size
 from mycelium.solver.latex import parse_latex
+from mycelium.solver.math_series import MAX_TERMS as MAX_SERIES_TERMS
+from mycelium.solver.math_series import PLACEHOLDER, STEP, Series, read_series
 
 # 2**17 bits is ~40,000 digits: past any MATH answer (2^{2005} mod 7 needs 2,005 bits), small
 # enough that sympy's arithmetic on it is instant.
@@ -69,16 +102,41 @@ HARD_MARGIN_S = 1.0  # past the soft deadline, for what a signal cannot interrup
 # "^\circ", "^{\circ}": a product with pi/180 binds into a trigonometric argument the way the
 # degree sign does ("\sin 240 \cdot \frac{\pi}{180}" parses as sin(240*pi/180)).
 _DEGREES = re.compile(r"\^\s*(?:\\circ|\{\s*\\circ\s*\})")
-PICKS = ("unique", "all", "sum", "product", "max", "min", "difference")
+PICKS = ("unique", "all", "sum", "product", "max", "min", "difference", "count")
 FORMS = ("simplify", "expand", "factor")
 
 Ref = int | str  # an index into the problem's expressions, or LaTeX the program writes itself
+
+
+# A numeral with a base subscript, "555_6", "A5_{12}", "1011_2": the digits then the base. It
+# must hold a decimal digit (so "A_1", a point, is no numeral) and follow no letter or digit
+# (so neither the "x_1" of a sequence nor the "2_3" inside "x12_3" is one); a numeral whose
+# digits the base does not have is left alone.
+_BASE_NUMERAL = re.compile(r"(?<![A-Za-z0-9\\_^])(?=[0-9A-Z]*[0-9])([0-9A-Z]+)_\{?(\d{1,2})\}?")
+# Integers factored (DIVISORS, PRIME_FACTORS) up to this size: past it sympy's factorint may
+# spend minutes, and no MATH problem asks for the divisors of a larger number.
+MAX_FACTOR_BITS = 64
 
 
 class MathOp(StrEnum):
     SOLVE = "SOLVE"
     EVALUATE = "EVALUATE"
     SIMPLIFY = "SIMPLIFY"
+    REMAINDER = "REMAINDER"
+    GCD = "GCD"
+    LCM = "LCM"
+    DIVISORS = "DIVISORS"
+    PRIME_FACTORS = "PRIME_FACTORS"
+    DIGITS = "DIGITS"
+    BASE = "BASE"
+    INTEGERS = "INTEGERS"
+    VIETA = "VIETA"
+
+
+# How `render` joins a number step's operands to its target.
+_JOINS = {MathOp.REMAINDER: " by ", MathOp.GCD: ", ", MathOp.LCM: ", ", MathOp.BASE: " in base ",
+          MathOp.DIGITS: " in base ", MathOp.VIETA: " over the roots of "}
+_PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS)
 
 
 @dataclass(frozen=True)
@@ -86,8 +144,10 @@ class MathStep:
     op: MathOp
     target: Ref
     given: tuple[Ref, ...] = ()
-    pick: str = "unique"  # SOLVE only
+    pick: str = "unique"  # SOLVE, DIVISORS, PRIME_FACTORS, DIGITS, INTEGERS
     form: str = "simplify"  # SIMPLIFY only
+    # REMAINDER (the divisor), GCD, LCM, DIGITS and BASE (the base), VIETA (polynomial, roots)
+    operands: tuple[Ref, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +160,8 @@ class MathProgram:
     def to_json(self) -> dict[str, Any]:
         return {
             "steps": [{"op": step.op.value, "target": step.target, "given": list(step.given),
-                       "pick": step.pick, "form": step.form} for step in self.steps],
+                       "pick": step.pick, "form": step.form, "operands": list(step.operands)}
+                      for step in self.steps],
             "tried": self.tried,
         }
 
@@ -126,9 +187,11 @@ class MathProgram:
         lines = []
         for number, step in enumerate(self.steps, 1):
             line = f"s{number} = {step.op.value} {show(step.target)}"
+            if step.operands:
+                line += _JOINS.get(step.op, ", ") + ", ".join(show(ref) for ref in step.operands)
             if step.given:
                 line += " given " + ", ".join(show(ref) for ref in step.given)
-            if step.op is MathOp.SOLVE and step.pick != "unique":
+            if step.op in _PICKED and step.pick != "unique":
                 line += f" ({step.pick})"
             if step.op is MathOp.SIMPLIFY and step.form != "simplify":
                 line += f" ({step.form})"
@@ -137,13 +200,19 @@ class MathProgram:
 
 
 def _step_from_json(item: dict[str, Any]) -> MathStep:
-    refs = [item["target"], *item.get("given", [])]
+    refs = [item["target"], *item.get("given", []), *item.get("operands", [])]
     if not all(isinstance(ref, str) or (type(ref) is int and ref >= 0) for ref in refs):
         raise ValueError(f"references must be expression indices or LaTeX: {refs!r}")
     step = MathStep(MathOp(item["op"]), item["target"], tuple(item.get("given", [])),
-                    item.get("pick", "unique"), item.get("form", "simplify"))
+                    item.get("pick", "unique"), item.get("form", "simplify"),
+                    tuple(item.get("operands", [])))
     if step.pick not in PICKS or step.form not in FORMS:
         raise ValueError(f"unknown pick {step.pick!r} or form {step.form!r}")
+    wanted = {MathOp.REMAINDER: 1, MathOp.BASE: 1, MathOp.DIGITS: 1}.get(step.op)
+    if wanted is not None and len(step.operands) != wanted or \
+            step.op in (MathOp.GCD, MathOp.LCM) and not step.operands or \
+            step.op is MathOp.VIETA and len(step.operands) < 3:
+        raise ValueError(f"{step.op.value} with {len(step.operands)} operands")
     return step
 
 
@@ -171,9 +240,12 @@ def execute_math_program(program: MathProgram, expressions: Sequence[str],
     snake_case reason otherwise: invalid_reference, unparseable, too_large, timeout, bad_given,
     not_solvable (no unknowns), underdetermined, no_solution, not_single_answer, not_real (max,
     min or difference of complex values), undefined (division by zero), not_an_expression,
-    sympy_failed (sympy raised)."""
+    sympy_failed (sympy raised); for number steps also not_an_integer, not_positive, no_variable
+    (a polynomial remainder needs one variable), not_invertible, bad_base; unreadable_series for
+    an elided series whose written terms imply none; unbounded (INTEGERS without a bound);
+    not_symmetric (a VIETA target that is not)."""
     for step in program.steps:
-        for ref in (step.target, *step.given):
+        for ref in (step.target, *step.given, *step.operands):
             if isinstance(ref, int) and not 0 <= ref < len(expressions):
                 raise ExecutionError("invalid_reference", f"expression #{ref} of "
                                      f"{len(expressions)}")
@@ -241,7 +313,11 @@ def _describe(text: str) -> MathFacts:
     free = parsed.free_symbols - (set(parsed.lhs.args) if kind == "definition" else set())
     symbols = tuple(sorted(sympy.latex(symbol) for symbol in free))
     functions = tuple(sorted({str(call.func) for call in parsed.atoms(AppliedUndef)}))
-    return MathFacts(kind, symbols, functions, str(parsed)[:200])
+    try:
+        text = str(parsed)[:200]
+    except ValueError:  # an integer past Python's 4,300 digits of str(): "2004^{2004}"
+        return MathFacts("too_large")
+    return MathFacts(kind, symbols, functions, text)
 
 
 def _kind(parsed: sympy.Basic) -> str:
@@ -260,17 +336,100 @@ def _parsed(text: str) -> sympy.Basic:
     prediction cache between parses, and one stopped midway could leave it half-updated for every
     later parse in this worker. A pending signal fires as soon as the parse returns; a parse that
     overruns on its own meets the hard limit."""
+    text = _BASE_NUMERAL.sub(_base_value, _DEGREES.sub(r" \\cdot \\frac{\\pi}{180}", text))
+    text, series = read_series(text)
+    expression = _exact_numbers(_parse_held(text))
+    if series:
+        values = {_parse_held(PLACEHOLDER.format(index)): _series_value(item)
+                  for index, item in enumerate(series)}
+        expression = expression.subs(values)
+    _check_size(expression)
+    return expression
+
+
+def _parse_held(text: str) -> sympy.Basic:
+    """parse_latex with the soft deadline's signal held off (see `_parsed`)."""
     held = {signal.SIGALRM}
     signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        expression = parse_latex(_DEGREES.sub(r" \\cdot \\frac{\\pi}{180}", text))
+        return parse_latex(text)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _exact_numbers(expression: sympy.Basic) -> sympy.Basic:
+    """Decimals exact ("3.7" is 37/10), `i` the imaginary unit."""
     expression = expression.replace(lambda node: isinstance(node, sympy.Float),
                                     lambda node: sympy.Rational(str(node)))
-    expression = expression.subs(sympy.Symbol("i"), sympy.I)
-    _check_size(expression)
-    return expression
+    return expression.subs(sympy.Symbol("i"), sympy.I)
+
+
+def _series_value(series: Series) -> sympy.Expr:
+    """An elided series' value (the readings of solver/math_series.py): its general term summed
+    or multiplied over its count, else the progression its written terms' values make."""
+    combine = sympy.Add if series.kind == "sum" else sympy.Mul
+    template = series.template()
+    if template is not None:
+        general, count = template
+        term = _exact_numbers(_parse_held(general))
+        step = _parse_held(STEP)
+        _check_size(term.subs(step, count))
+        return combine(*(term.subs(step, index) for index in range(count))).doit()
+    values = [sign * _parsed(text) for sign, text in (*series.before, *series.after)]
+    values = [sympy.simplify(value.doit()) for value in values]
+    if not all(value.is_number for value in values):
+        raise ExecutionError("unreadable_series", "the terms follow no template")
+    return _progression(values, len(series.before), series)
+
+
+def _same(first: sympy.Expr, second: sympy.Expr) -> bool:
+    difference = first - second
+    return difference == 0 if isinstance(difference, sympy.Rational) else \
+        sympy.simplify(difference) == 0
+
+
+def _progression(values: list[sympy.Expr], written: int, series: Series) -> sympy.Expr:
+    """The value of an arithmetic or geometric progression whose first `written` terms and
+    last terms are `values`."""
+    head, tail = values[:written], values[written:]
+    difference = head[1] - head[0]
+    ratio = sympy.simplify(head[1] / head[0]) if head[0] != 0 else None
+    steps = zip(head, head[1:], strict=False)
+    if all(_same(b - a, difference) for a, b in steps) and tail:
+        count = (tail[-1] - head[0]) / difference + 1 if difference != 0 else None
+        if count is None or not (count.is_integer and written <= count <= MAX_SERIES_TERMS):
+            raise ExecutionError("unreadable_series", "no whole count of terms")
+        terms = [head[0] + index * difference for index in range(int(count))]
+    elif ratio is not None and all(_same(b, a * ratio)
+                                   for a, b in zip(head, head[1:], strict=False)):
+        if not tail:
+            if series.kind != "sum" or not abs(ratio) < 1:
+                raise ExecutionError("unreadable_series", "an infinite series that diverges")
+            return sympy.simplify(head[0] / (1 - ratio))
+        terms = [head[0]]
+        # past the last term's size the progression never comes back to it
+        passed = (lambda term: abs(term) > abs(tail[-1])) if abs(ratio) > 1 else \
+            (lambda term: abs(term) < abs(tail[-1])) if abs(ratio) < 1 else (lambda term: False)
+        while len(terms) < MAX_SERIES_TERMS and not _same(terms[-1], tail[-1]) \
+                and not passed(terms[-1]):
+            terms.append(terms[-1] * ratio)
+        if not _same(terms[-1], tail[-1]):
+            raise ExecutionError("unreadable_series", "the last term is not in the progression")
+    else:
+        raise ExecutionError("unreadable_series", "neither arithmetic nor geometric")
+    if not all(_same(value, term)
+               for value, term in zip(tail[::-1], terms[::-1], strict=False)):
+        raise ExecutionError("unreadable_series", "the last terms are not in the progression")
+    return sympy.simplify((sympy.Add if series.kind == "sum" else sympy.Mul)(*terms))
+
+
+def _base_value(match: re.Match[str]) -> str:
+    """A base-subscript numeral as its decimal value; as written when it is none."""
+    digits, base = match.group(1), int(match.group(2))
+    try:
+        return str(int(digits, base)) if 2 <= base <= 36 else match.group()
+    except ValueError:  # a digit the base does not have
+        return match.group()
 
 
 def _equations(parsed: sympy.Basic) -> list[sympy.Eq] | None:
@@ -308,8 +467,12 @@ def _run_program(program: MathProgram, expressions: tuple[str, ...]) -> str:
         for step in program.steps:
             values = _STEPS[step.op](step, expressions, bound)
             target = _ref(step.target, expressions)
-            if isinstance(target, sympy.Symbol) and len(values) == 1:
+            if isinstance(target, sympy.Symbol) and len(values) == 1 and \
+                    step.op is not MathOp.BASE:
                 bound[target] = values[0]
+        last = program.steps[-1]
+        if last.op is MathOp.BASE:
+            return in_base(int(values[0]), _integer(last.operands[0], last, expressions, bound))
         return _answer(values)
     except ExecutionError:
         raise
@@ -497,6 +660,8 @@ def _pick(values: list[sympy.Expr], pick: str) -> list[sympy.Expr]:
     real = [value for value in distinct if value.is_real]
     if len(distinct) > 1 and real:
         distinct = real
+    if pick == "count":
+        return [sympy.Integer(len(distinct))]
     if pick == "all":
         return sorted(distinct, key=_order)
     if pick == "unique":
@@ -526,8 +691,206 @@ def _answer(values: list[sympy.Basic]) -> str:
     return answer
 
 
+def _value(ref: Ref, step: MathStep, expressions: tuple[str, ...],
+           bound: dict[sympy.Symbol, sympy.Basic]) -> sympy.Expr:
+    """`ref` with the step's definitions and assignments and the bound symbols substituted, as
+    EVALUATE reads its target; a number made exact, a polynomial left as it is (simplifying
+    $x^{44} + x^{33} + 1$ would only cost time)."""
+    given = _sort_given(step, expressions)
+    assignments = {equation.lhs: equation.rhs for equation in given.equations
+                   if isinstance(equation.lhs, sympy.Symbol)}
+    value = _substitute(_ref(ref, expressions), given.definitions, {**assignments, **bound})
+    if not isinstance(value, sympy.Expr):
+        raise ExecutionError("not_an_expression", f"{str(value)[:60]}")
+    return _exact(value) if value.is_number else value.doit()
+
+
+def _integer(ref: Ref, step: MathStep, expressions: tuple[str, ...],
+             bound: dict[sympy.Symbol, sympy.Basic]) -> int:
+    value = _value(ref, step, expressions, bound)
+    if not isinstance(value, sympy.Integer):
+        raise ExecutionError("not_an_integer", f"{str(value)[:60]}")
+    return int(value)
+
+
+def _factored(step: MathStep, expressions: tuple[str, ...],
+              bound: dict[sympy.Symbol, sympy.Basic]) -> int:
+    """The target as a positive integer small enough to factor."""
+    number = _integer(step.target, step, expressions, bound)
+    if number < 1:
+        raise ExecutionError("not_positive", f"{number}")
+    if number.bit_length() > MAX_FACTOR_BITS:
+        raise ExecutionError("too_large", f"factoring a {number.bit_length()}-bit number")
+    return number
+
+
+def _remainder_step(step: MathStep, expressions: tuple[str, ...],
+                    bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    dividend = _value(step.target, step, expressions, bound)
+    divisor = _value(step.operands[0], step, expressions, bound)
+    if divisor == 0:
+        raise ExecutionError("undefined", "division by zero")
+    if isinstance(dividend, sympy.Rational) and isinstance(divisor, sympy.Integer):
+        modulus = abs(int(divisor))
+        try:  # p/q is p times the inverse of q: "3^{-1} + 3^{-2} \pmod{25}"
+            inverse = pow(int(dividend.q), -1, modulus)
+        except ValueError:
+            raise ExecutionError("not_invertible", f"{dividend.q} modulo {modulus}") from None
+        return [sympy.Integer(int(dividend.p) * inverse % modulus)]
+    variables = dividend.free_symbols | divisor.free_symbols
+    if len(variables) != 1:
+        raise ExecutionError("no_variable", f"a remainder in {len(variables)} variables")
+    (variable,) = variables
+    if not (dividend.is_polynomial(variable) and divisor.is_polynomial(variable)):
+        raise ExecutionError("not_an_integer", "a remainder of what is no polynomial")
+    return [sympy.expand(sympy.rem(dividend, divisor, variable))]
+
+
+def _gcd_step(step: MathStep, expressions: tuple[str, ...],
+              bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    numbers = [_integer(ref, step, expressions, bound) for ref in (step.target, *step.operands)]
+    combine = math.gcd if step.op is MathOp.GCD else math.lcm
+    return [sympy.Integer(combine(*numbers))]
+
+
+def _divisors_step(step: MathStep, expressions: tuple[str, ...],
+                   bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    number = _factored(step, expressions, bound)
+    if step.op is MathOp.DIVISORS:
+        values = sympy.divisors(number)
+    else:
+        values = sorted(sympy.factorint(number))
+    if not values:  # 1 has no prime factors
+        raise ExecutionError("no_solution", f"{number} has no prime factors")
+    return _pick([sympy.Integer(value) for value in values], step.pick)
+
+
+def _base_step(step: MathStep, expressions: tuple[str, ...],
+               bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    base = _integer(step.operands[0], step, expressions, bound)
+    if not 2 <= base <= 36:
+        raise ExecutionError("bad_base", f"base {base}")
+    return [sympy.Integer(_integer(step.target, step, expressions, bound))]
+
+
+def _digits_step(step: MathStep, expressions: tuple[str, ...],
+                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    base = _integer(step.operands[0], step, expressions, bound)
+    if not 2 <= base <= 36:
+        raise ExecutionError("bad_base", f"base {base}")
+    digits = [sympy.Integer(digit)
+              for digit in _base_digits(_integer(step.target, step, expressions, bound), base)]
+    combine: dict[str, Callable[[list[sympy.Integer]], list[sympy.Basic]]] = {
+        "sum": lambda items: [sympy.Add(*items)], "product": lambda items: [sympy.Mul(*items)],
+        "count": lambda items: [sympy.Integer(len(items))], "max": lambda items: [max(items)],
+        "min": lambda items: [min(items)], "all": lambda items: items}
+    if step.pick not in combine:
+        raise ExecutionError("bad_program", f"DIGITS with pick {step.pick}")
+    return combine[step.pick](digits)
+
+
+def _integers_step(step: MathStep, expressions: tuple[str, ...],
+                   bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    unknown = _ref(step.target, expressions)
+    if not isinstance(unknown, sympy.Symbol):
+        raise ExecutionError("not_solvable", f"{str(unknown)[:60]} is no symbol")
+    given = _sort_given(step, expressions)
+    relations = [_substitute(item, given.definitions, bound)
+                 for item in (*given.constraints, *given.equations)]
+    if not relations or any(item.free_symbols - {unknown} for item in relations):
+        raise ExecutionError("underdetermined", "constraints in other unknowns, or none")
+    region: sympy.Set = sympy.S.Reals
+    for relation in relations:
+        region = region.intersect(sympy.solveset(relation, unknown, sympy.S.Reals))
+    low, high = region.inf, region.sup
+    if step.pick == "max" and high.is_finite:
+        found = _first_integer(region, sympy.floor(high), -1)
+    elif step.pick == "min" and low.is_finite:
+        found = _first_integer(region, sympy.ceiling(low), 1)
+    elif low.is_finite and high.is_finite:
+        if high - low > MAX_SERIES_TERMS:
+            raise ExecutionError("too_large", f"{high - low} integers to try")
+        found = [sympy.Integer(value) for value in range(int(sympy.ceiling(low)),
+                                                          int(sympy.floor(high)) + 1)
+                 if region.contains(sympy.Integer(value)) == sympy.true]
+    else:
+        raise ExecutionError("unbounded", f"{step.pick} of the integers in {region}")
+    if not found and step.pick != "count":
+        raise ExecutionError("no_solution", "no integer satisfies the constraints")
+    return _pick(found, step.pick)
+
+
+def _first_integer(region: sympy.Set, start: sympy.Expr, direction: int) -> list[sympy.Integer]:
+    """The first integer from `start` on, in `direction`, that lies in `region` (a few steps:
+    past MAX_SERIES_TERMS of them, none)."""
+    for offset in range(MAX_SERIES_TERMS):
+        value = sympy.Integer(int(start) + direction * offset)
+        if region.contains(value) == sympy.true:
+            return [value]
+    return []
+
+
+def _vieta_step(step: MathStep, expressions: tuple[str, ...],
+                bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    polynomial = _ref(step.operands[0], expressions)
+    if isinstance(polynomial, sympy.Eq):
+        polynomial = polynomial.rhs if _definition(polynomial) else \
+            polynomial.lhs - polynomial.rhs
+    roots = [_ref(ref, expressions) for ref in step.operands[1:]]
+    variables = polynomial.free_symbols if isinstance(polynomial, sympy.Expr) else set()
+    if len(variables) != 1 or not all(isinstance(root, sympy.Symbol) for root in roots):
+        raise ExecutionError("not_solvable", "a polynomial in one variable and root symbols")
+    (variable,) = variables
+    coefficients = sympy.Poly(polynomial, variable).all_coeffs()
+    if len(coefficients) - 1 != len(roots):
+        raise ExecutionError("bad_given", f"{len(roots)} roots of a polynomial of degree "
+                             f"{len(coefficients) - 1}")
+    # Vieta: the k-th elementary symmetric polynomial of the roots is (-1)^k a_{n-k} / a_n
+    elementary = [(-1) ** k * coefficients[k] / coefficients[0]
+                  for k in range(1, len(coefficients))]
+    given = _sort_given(step, expressions)
+    target = sympy.together(_substitute(_ref(step.target, expressions), given.definitions,
+                                        bound).doit())
+    parts = []
+    for part in sympy.fraction(target):
+        symmetric, remainder, names = symmetrize(sympy.expand(part), roots, formal=True)
+        if remainder != 0:
+            raise ExecutionError("not_symmetric", f"{str(part)[:60]}")
+        parts.append(symmetric.subs({name: elementary[index]
+                                     for index, (name, _) in enumerate(names)}))
+    numerator, denominator = parts
+    if denominator == 0:
+        raise ExecutionError("undefined", "division by zero")
+    return [_exact(numerator / denominator)]
+
+
+def in_base(number: int, base: int) -> str:
+    """`number` written in `base` with the subscript MATH answers carry ("1200_7", "-37_8",
+    "A5_{12}"); in base 10 the plain numeral."""
+    if base == 10:
+        return str(number)
+    digits = "".join("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[digit]
+                     for digit in _base_digits(number, base))
+    subscript = str(base) if base < 10 else "{" + str(base) + "}"
+    return ("-" if number < 0 else "") + digits + "_" + subscript
+
+
+def _base_digits(number: int, base: int) -> list[int]:
+    """The digits of |number| in `base`, most significant first."""
+    digits = []
+    rest = abs(number)
+    while True:
+        rest, digit = divmod(rest, base)
+        digits.append(digit)
+        if rest == 0:
+            return digits[::-1]
+
+
 _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
-          MathOp.SIMPLIFY: _evaluate_step}
+          MathOp.SIMPLIFY: _evaluate_step, MathOp.REMAINDER: _remainder_step,
+          MathOp.GCD: _gcd_step, MathOp.LCM: _gcd_step, MathOp.DIVISORS: _divisors_step,
+          MathOp.PRIME_FACTORS: _divisors_step, MathOp.DIGITS: _digits_step,
+          MathOp.BASE: _base_step, MathOp.INTEGERS: _integers_step, MathOp.VIETA: _vieta_step}
 
 
 def _latex(value: sympy.Basic) -> str:

@@ -9,7 +9,8 @@ one.
 
 How a problem is read:
   1. Math spans: $...$, $$...$$, \\[...\\], \\(...\\) (`math_spans`; "\\$" is a dollar sign). A
-     problem with none, or with an [asy] diagram, is dropped here, before any parsing.
+     problem with an [asy] diagram is dropped here, before any parsing; so is one with no math,
+     unless its objective is a number rule's (step 3).
   2. Clauses (`math_clauses`): spaCy's clauses (signals/clauses.py, passed in), merged wherever one
      cuts a math span, then cut at what spaCy misses in LaTeX-laden text: a sentence end after
      math ("...$x-y=2$. Find $xy$"), a question after a comma ("If $2x+4y=10$, what is
@@ -19,7 +20,14 @@ How a problem is read:
      program computes (a count, a probability, an area or length, an optimum, a remainder or
      digit, a point, line or interval: `OUT_OF_SCOPE`) is dropped before any parsing: on MATH
      train these words mark 2,960 of the 8,442 problems with math and a quarter of the labelling
-     time, and 14 of those problems validated, mostly by accident.
+     time, and 14 of those problems validated, mostly by accident. Unless a number rule
+     (solver/math_numbers.py) reads the objective: a remainder or last digit, gcd, lcm,
+     divisors, prime factors, a value in base b, whose operands may be numerals of the prose
+     ("the greatest common factor of 68 and 92"). Its candidates come first. So is an objective
+     that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
+     the problem's inequalities in one unknown comes next. Symmetric functions of a
+     polynomial's named roots ("Let $a,$ $b$ be the roots of ...") come from its coefficients
+     (VIETA), before the candidates below.
   4. Facts: the spans a program could use, parsed once in the worker (`describe_math`):
      equation, definition, constraint, expression or other, with symbols and functions.
   5. Targets: the objective's expression spans (not bare numerals: "$3$-digit" is no target);
@@ -28,10 +36,10 @@ How a problem is read:
   6. The given: the equations, definitions and constraints connected to the target through shared
      symbols and functions, so an equation about something else ("in the form $y=mx+b$") stays
      out.
-  7. Candidate programs, in a fixed order: a closed target alone (EVALUATE, or SIMPLIFY for
-     "simplify / expand / factor"); with definitions only, EVALUATE with them; with equations,
-     SOLVE for a target's single unknown then EVALUATE the target, then SOLVE for the target
-     itself.
+  7. Candidate programs, in a fixed order: the number rules' (step 3); a closed target alone
+     (EVALUATE, or SIMPLIFY for "simplify / expand / factor"; the values where it is zero, SOLVE,
+     for "the roots of"); with definitions only, EVALUATE with them; with equations, SOLVE for
+     a target's single unknown then EVALUATE the target, then SOLVE for the target itself.
 
 Drop reasons (`Dropped.reason`): diagram, no_math_clause, no_objective, out_of_scope, no_target,
 or the reason a span failed to parse (timeout, too_large, unparseable, ... from math_program.py).
@@ -41,10 +49,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
+from mycelium.solver.math_numbers import marked_text, number_candidates
 from mycelium.solver.math_program import (
     MathFacts,
     MathOp,
@@ -83,13 +92,21 @@ _SIGNS = re.compile(r"\b(non-?negative|positive|negative)\b(?!\s+difference)", r
 _KINDS = ("equation", "definition", "constraint", "expression", "other", "skipped")
 _RELATION = re.compile(r"[=<>]|\\(?:le|ge|ne|leq|geq|neq|lt|gt|leqslant|geqslant)\b")
 _LONE_SYMBOL = re.compile(r"[A-Za-z]|\\[A-Za-z]+")
-_UNSTATABLE = re.compile(r"\\(?:[lcvd]?dots|begin\{(?:array|cases|align)|mathbf)")
+_UNSTATABLE = re.compile(r"\\(?:begin\{(?:array|cases|align)|mathbf)")
 _NUMERAL = re.compile(r"-?[\d,]*\.?\d+")
 OUT_OF_SCOPE = re.compile(
     r"\b(?:how many|probability|expected|area|perimeter|volume|radius|diameter|distance|length|"
     r"circle|triangle|angle|minimum|maximum|remainder|digits?|prime|divisors?|base|modulo|graph|"
     r"line|parabola|ellipse|hyperbola|plane|vectors?|origin|coordinates?|ordered|interval|domain|"
     r"range|sequence|term|ways)\b", re.IGNORECASE)
+_INTEGER_ASK = re.compile(r"\b(?:integers?|whole numbers?)\b", re.IGNORECASE)
+_COUNTS = re.compile(r"\b(?:how many|number of)\b")
+# "Let $a,$ $b,$ and $c$ be the roots of $P$" in the marked text (math_numbers.marked_text)
+_ROOTS_NAMED = re.compile(r"((?:@\d+@[\s,]*(?:and\s+)?)+)(?:be|are|denote)\s+the\s+"
+                          r"(?:[a-z]+\s+){0,3}(?:roots|solutions|zeros|zeroes)\s+of\s+"
+                          r"(?:the\s+[a-z]+\s+)?@(\d+)@")
+_ROOT_SYMBOL = re.compile(r"(?:[A-Za-z]|\\[a-z]+)(?:_\{?\d+\}?)?")
+_ROOTS = re.compile(r"\b(?:roots|zeros|zeroes|solutions)\s+(?:of|to)\b")
 _FORM_VERBS = re.compile(r"\b(simplify|expand|factor)\b")
 
 
@@ -120,7 +137,7 @@ def math_spans(text: str) -> list[MathSpan]:
         close = _closing(text, inner, opened[1])
         if close is None:
             break
-        latex = text[inner:close].strip().rstrip(".,;").strip()
+        latex = text[inner:close].strip().rstrip(".,;?").strip()
         if latex:
             spans.append(MathSpan(position, close + len(opened[1]), latex))
         position = close + len(opened[1])
@@ -245,17 +262,31 @@ def math_structure(text: str, *, clauses: Sequence[Span],
     if "[asy]" in text:
         raise Dropped("diagram")
     spans = math_spans(text)
-    if not spans:
-        raise Dropped("no_math_clause")
     pieces = math_clauses(text, spans, clauses)
     prose = blank_math(text, spans)
-    objective = _objective(prose, spans, pieces)
+    try:
+        objective = _objective(prose, spans, pieces)
+    except Dropped:
+        if not spans:
+            raise Dropped("no_math_clause") from None
+        raise
+    numbers = [CandidateProgram(steps)
+               for steps in number_candidates(text, spans, pieces[objective])]
+    if not spans and not numbers:
+        raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
-    if scope is not None:
-        raise Dropped("out_of_scope", f"the objective asks for a {scope.group().lower()}")
+    out_of_scope = Dropped("out_of_scope", f"the objective asks for a "
+                           f"{scope.group().lower()}") if scope is not None else None
+    if out_of_scope is not None and not numbers and \
+            not _INTEGER_ASK.search(prose, *pieces[objective]):
+        raise out_of_scope
     facts = _facts(prose, spans, pieces, objective, timeout_s)
     problem = MathReading(text, prose, spans, facts, pieces, objective)
-    candidates = _candidates(problem)
+    numbers = [item for candidate in numbers for item in _with_given(problem, candidate)]
+    candidates = numbers + _integer_candidates(problem) + \
+        ([] if out_of_scope is not None else _vieta_candidates(problem) + _candidates(problem))
+    if not candidates and out_of_scope is not None:
+        raise out_of_scope
     if not candidates:
         failed = [item for item in facts if item.kind not in _KINDS]
         if failed:  # a span that did not parse may have been the target
@@ -281,9 +312,9 @@ def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objec
     objective's first MAX_TARGETS other spans that are not bare numerals (its targets), and lone
     symbols in a clause with a sign word. Other spans ("in the form $\\frac{m+\\sqrt{n}}{p}$")
     are never a target or a given, and are left unparsed ("skipped"): parsing is most of the
-    labelling time. So are spans no sympy expression states (`_UNSTATABLE`: an elided pattern
-    "1 + 2 + \\dots + 100", an array or case split, bold vectors): on MATH train 5 of the ~600
-    problems with one validated, and they took ~9% of the labelling time."""
+    labelling time. So are spans no sympy expression states (`_UNSTATABLE`: an array or case
+    split, bold vectors). An elided series ("1 + 2 + \\dots + 100") is parsed: the parse reads
+    it (solver/math_series.py)."""
     start, end = clauses[objective]
     targets = [index for index, span in enumerate(spans)
                if start <= span.start < end and not _RELATION.search(span.latex)
@@ -300,6 +331,8 @@ def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objec
             _SIGNS.search(prose, *clause) is not None
 
     wanted = [index for index, span in enumerate(spans) if needed(index, span)]
+    if not wanted:
+        return [MathFacts("skipped")] * len(spans)
     try:
         described = describe_math([spans[index].latex for index in wanted], timeout_s=timeout_s)
     except ExecutionError as error:
@@ -329,6 +362,13 @@ def _candidates(problem: MathReading) -> list[CandidateProgram]:
             # equation holds n); simplifying them is a real answer.
             if step.op is MathOp.SIMPLIFY or not facts.symbols:
                 candidates.append(CandidateProgram((step,)))
+            elif _ROOTS.search(prose) and len(facts.symbols) == 1 and \
+                    not problem.is_symbol(target):
+                # "the roots of $x^2-5x+6$": where the polynomial is zero
+                zero = f"{problem.spans[target].latex} = 0"
+                candidates.append(CandidateProgram((MathStep(
+                    MathOp.SOLVE, facts.symbols[0], (zero, *constraints),
+                    pick="all" if pick == "unique" else pick),), ((zero, objective), *literals)))
             continue
         definitions = tuple(ref for ref in given if problem.facts[ref].kind == "definition")
         equations = tuple(ref for ref in given if ref not in definitions)
@@ -345,6 +385,81 @@ def _candidates(problem: MathReading) -> list[CandidateProgram]:
     if not targets:
         candidates.extend(_implicit_target(problem, pick, signs))
     return candidates
+
+
+def _integer_candidates(problem: MathReading) -> list[CandidateProgram]:
+    """The objective asks for integers ("the greatest integer that satisfies $6 - x > -9$",
+    "How many positive integer values of $x$ ..."), and the problem's inequalities hold one
+    unknown: INTEGERS over them, picked as the words say (how many: count)."""
+    prose = problem.clause_prose(problem.objective)
+    if not _INTEGER_ASK.search(prose):
+        return []
+    constraints = tuple(index for index, facts in enumerate(problem.facts)
+                        if facts.kind == "constraint" and len(facts.symbols) == 1)
+    symbols = {problem.facts[index].symbols[0] for index in constraints}
+    if len(symbols) != 1:
+        return []
+    (symbol,) = symbols
+    literals = [(latex, clause) for latex, clause, about in _sign_constraints(problem)
+                if about == symbol]
+    sign = _SIGNS.search(prose)
+    if sign is not None and not any(clause == problem.objective for _, clause in literals):
+        relation = {"positive": "> 0", "negative": "< 0"}.get(sign.group(1).lower(), "\\ge 0")
+        literals.append((f"{symbol} {relation}", problem.objective))
+    lowered = prose.lower()
+    pick = "count" if _COUNTS.search(lowered) else \
+        next((name for name, pattern in _PICKS if pattern.search(lowered)), "unique")
+    step = MathStep(MathOp.INTEGERS, symbol,
+                    constraints + tuple(latex for latex, _ in literals), pick=pick)
+    return [CandidateProgram((step,), tuple(literals))]
+
+
+def _vieta_candidates(problem: MathReading) -> list[CandidateProgram]:
+    """"Let $a,$ $b,$ $c$ be the roots of $x^3 + 7x^2 - 11x - 2 = 0.$ Find $a + b + c.$": the
+    objective's expressions from the polynomial's coefficients (VIETA), with the problem's
+    other definitions ("$g(x) = x^2 - 2$") as given."""
+    marked, _ = marked_text(problem.text, problem.spans)
+    found = []
+    for match in _ROOTS_NAMED.finditer(marked):
+        roots = [int(index) for index in re.findall(r"@(\d+)@", match[1])]
+        polynomial = int(match[2])
+        if len(roots) < 2 or not all(_ROOT_SYMBOL.fullmatch(problem.spans[index].latex)
+                                     for index in roots):
+            continue
+        definitions = tuple(index for index, facts in enumerate(problem.facts)
+                            if facts.kind == "definition" and index != polynomial)
+        # the objective's math after the polynomial (spaCy often leaves "...= 0.\\]Find $a+b$"
+        # one clause, whose first spans are the roots)
+        targets = [index for index in problem.in_clause(problem.objective, "expression",
+                                                         "skipped")
+                   if index > polynomial and not _RELATION.search(problem.spans[index].latex)
+                   and not _NUMERAL.fullmatch(problem.spans[index].latex)][:MAX_TARGETS]
+        found.extend(CandidateProgram((MathStep(
+            MathOp.VIETA, target, definitions, operands=(polynomial, *roots)),))
+            for target in targets)
+    return found
+
+
+def _with_given(problem: MathReading, candidate: CandidateProgram) -> list[CandidateProgram]:
+    """A number rule's step with what determines its spans' unknowns: the equations and
+    definitions connected to them ("How many factors does $N$ have if $N = 2^4 \\cdot 3^3$?"),
+    and, when they hold a single unknown, that unknown solved first."""
+    (step,) = candidate.steps
+    refs = [ref for ref in (step.target, *step.operands) if isinstance(ref, int)]
+    symbols = {symbol for ref in refs for symbol in problem.facts[ref].symbols}
+    functions = {name for ref in refs for name in problem.facts[ref].functions}
+    if not symbols and not functions:
+        return [candidate]
+    given, unknowns = _connected(problem, symbols, functions)
+    if not given:
+        return [candidate]
+    definitions = tuple(ref for ref in given if problem.facts[ref].kind == "definition")
+    found = [CandidateProgram((replace(step, given=given),))]
+    if len(unknowns) == 1:
+        (unknown,) = unknowns
+        found.append(CandidateProgram((MathStep(MathOp.SOLVE, unknown, given),
+                                       replace(step, given=definitions))))
+    return found
 
 
 def _implicit_target(problem: MathReading, pick: str,

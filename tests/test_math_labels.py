@@ -278,3 +278,17 @@ def test_first_300_math_train_problems_reexecute_to_gold():
         assert {step.label for step in labels.steps} <= set(ROLES)
         assert set(labels.tags) <= {"O", *(f"I-{role}" for role in ROLES)}
     assert len(kept) / len(items) > COVERAGE_FLOOR
+
+
+@pytest.mark.parametrize(("text", "answer", "pick"), [
+    # MATH train: x^4+2x^3-7x^2-8x+12 = (x-1)(x-2)(x+2)(x+3)
+    ("Find all roots of the polynomial $x^4+2x^3-7x^2-8x+12$. Enter your answer as a list of "
+     "numbers separated by commas.", "1,2,-2,-3", "all"),
+    # x^2 - 4x + 3 = (x-1)(x-3): 1 + 3 = 4
+    ("What is the sum of the roots of $x^2 - 4x + 3$?", "4", "sum"),
+])
+def test_roots_of_a_polynomial_are_where_it_is_zero(text, answer, pick):
+    labels = label_math_problem(gold_problem(text, answer))
+    (step,) = MathProgram.from_json(json.loads(labels.program)).steps
+    assert (step.op, step.pick, step.given[0].endswith("= 0")) == (MathOp.SOLVE, pick, True)
+    assert math_equivalent(answer, rerun(labels))

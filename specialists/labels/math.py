@@ -9,7 +9,8 @@ Roles (a MATH step's `label`, and the `I-<ROLE>` tag of its clause's words):
   CONSTRAINT  restricts the unknowns: an inequality ("where $0 < y < x$"), or the words positive,
               negative or nonnegative about a symbol ("If $x$ is positive").
   EXPRESSION  asks for math that is computed on its own, with nothing else from the problem:
-              "Compute $\\dbinom{8}{4}$", "Simplify $(x+1)^2-x^2$".
+              "Compute $\\dbinom{8}{4}$", "Simplify $(x+1)^2-x^2$", "Find the remainder when
+              $2^{10}$ is divided by $7$" (solver/math_numbers.py reads such number steps).
   OBJECTIVE   asks for something the other role clauses determine: "Find $xy$", "what is
               $f(4)$", "What is the sum of all solutions?". An asking clause that states its own
               equation ("Find $x$ such that $2^x=8$") is OBJECTIVE: a clause has one role, the one
@@ -40,7 +41,13 @@ from mycelium.data.gold import GoldProblem
 from mycelium.data.math_answers import math_equivalent
 from mycelium.signals.clauses import Span, clause_spans
 from mycelium.solver.executor import ExecutionError
-from mycelium.solver.math_program import MathOp, MathProgram, Ref, execute_math_program
+from mycelium.solver.math_program import (
+    MathOp,
+    MathProgram,
+    MathStep,
+    Ref,
+    execute_math_program,
+)
 from mycelium.solver.math_structure import (
     DEFAULT_TIMEOUT_S,
     CandidateProgram,
@@ -128,7 +135,7 @@ def _labels(item: GoldProblem, problem: MathReading, candidate: CandidateProgram
     steps = [LabelStep(label=roles[clause], group=[problem.clauses[clause]], args=[],
                        expression="; ".join(texts[clause])) for clause in order]
     final = program.steps[-1]
-    objective_role = "EXPRESSION" if len(program.steps) == 1 and not final.given and \
+    objective_role = "EXPRESSION" if len(program.steps) == 1 and not _known(final) and \
         final.op is not MathOp.SOLVE else "OBJECTIVE"
     steps.append(LabelStep(
         label=objective_role, group=[problem.clauses[problem.objective]],
@@ -156,7 +163,7 @@ def _clause_roles(problem: MathReading, candidate: CandidateProgram
     roles: dict[int, str] = {}
     texts: dict[int, list[str]] = {}
     for step in candidate.steps:
-        for ref in step.given:
+        for ref in _known(step):
             if isinstance(ref, int):
                 clause = problem.clause_of[ref]
                 role = "CONSTRAINT" if problem.facts[ref].kind == "constraint" else "EQUATION"
@@ -168,5 +175,14 @@ def _clause_roles(problem: MathReading, candidate: CandidateProgram
     return roles, texts
 
 
+def _known(step: MathStep) -> tuple[Ref, ...]:
+    """What a step reads as known: its given, and the polynomial of a VIETA step."""
+    return (*step.given, step.operands[0]) if step.op is MathOp.VIETA else step.given
+
+
 def _ref_text(problem: MathReading, ref: Ref) -> str:
-    return problem.facts[ref].text if isinstance(ref, int) else ref
+    """sympy's text of a parsed span; the LaTeX of one the parser skipped (a number step's
+    operand "$1729$") or the program wrote."""
+    if isinstance(ref, str):
+        return ref
+    return problem.facts[ref].text or problem.spans[ref].latex
