@@ -385,14 +385,23 @@ def test_two_processes_take_the_single_process_steps():
         [row["eval_loss"] for row in single.history], rel=1e-5)
 
 
-def test_a_failing_training_process_stops_the_run_and_leaves_no_process():
+def test_a_failing_training_process_stops_the_run_and_leaves_no_process(monkeypatch):
+    forked, real_fork = [], os.fork
+
+    def recording_fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
     items = regression_items()
     with pytest.raises(Exception) as failure:
         fit(RegressionSpecialist(fail_in_child=True), items, items,
             TrainConfig(epochs=1, batch_size=4, processes=2, progress=False))
-    assert failure.value is not None
-    with pytest.raises(ChildProcessError):  # every forked rank was waited for
-        os.waitpid(-1, os.WNOHANG)
+    assert failure.value is not None and len(forked) == 1
+    with pytest.raises(ChildProcessError):  # the forked rank was waited for: no such child
+        os.waitpid(forked[0], os.WNOHANG)
 
 
 def test_bad_inputs_are_refused_with_clear_messages(bases, tmp_path):
