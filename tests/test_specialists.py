@@ -396,10 +396,10 @@ def test_a_failing_training_process_stops_the_run_and_leaves_no_process(monkeypa
 
     monkeypatch.setattr(os, "fork", recording_fork)
     items = regression_items()
-    with pytest.raises(Exception) as failure:
+    with pytest.raises(Exception):  # noqa: B017 - the parent sees the peer gone, in gloo's words
         fit(RegressionSpecialist(fail_in_child=True), items, items,
             TrainConfig(epochs=1, batch_size=4, processes=2, progress=False))
-    assert failure.value is not None and len(forked) == 1
+    assert len(forked) == 1
     with pytest.raises(ChildProcessError):  # the forked rank was waited for: no such child
         os.waitpid(forked[0], os.WNOHANG)
 

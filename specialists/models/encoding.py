@@ -113,9 +113,9 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def native_cpu_bf16() -> bool:
-    """Whether this CPU computes bf16 matmuls natively (AMX or AVX512-BF16): there bf16
-    autocast runs a MiniLM forward and backward 1.8x faster than fp32; elsewhere it is emulated
-    and slower."""
+    """Whether this CPU computes bf16 matmuls natively (AMX or AVX512-BF16): there the
+    reasoner's training step with its encoder under bf16 autocast is 1.28x faster than in fp32
+    (`benchmarks/train.py --reasoner-setups`); elsewhere bf16 is emulated and slower."""
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 

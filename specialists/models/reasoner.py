@@ -541,7 +541,8 @@ class Reasoner:
 
     def __init__(self, model: ReasonerModel, tokenizer: Any, vocab: ReasonerVocab, base: str,
                  kind: str, max_length: int, device: torch.device,
-                 frozen_layers: int = 0, progress: bool = True) -> None:
+                 frozen_layers: int = 0, progress: bool = True,
+                 train_bf16: bool = False) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.vocab = vocab
@@ -550,7 +551,7 @@ class Reasoner:
         self.frozen_layers = frozen_layers
         # training only: the encoder under bf16 autocast on the CPU (TrainConfig.cpu_bf16);
         # evaluation and inference stay fp32 there
-        self.train_bf16 = False
+        self.train_bf16 = train_bf16 and device.type == "cpu"
         self.progress = progress  # a bar while the frozen layers' outputs are computed
         if frozen_layers:
             self.model.freeze_lower(frozen_layers)
@@ -564,13 +565,10 @@ class Reasoner:
         encoder = load_weights(AutoModel, base)
         model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals),
                               step_reading=getattr(config, "step_reading", False))
-        reasoner = cls(model, load_tokenizer(base), vocab, str(base),
-                       base_kind(base, config.kind), config.max_length, device,
-                       config.frozen_layers, config.progress)
         cpu_bf16 = getattr(config, "cpu_bf16", None)
-        reasoner.train_bf16 = device.type == "cpu" and (
-            native_cpu_bf16() if cpu_bf16 is None else cpu_bf16)
-        return reasoner
+        return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
+                   config.max_length, device, config.frozen_layers, config.progress,
+                   train_bf16=native_cpu_bf16() if cpu_bf16 is None else cpu_bf16)
 
     @classmethod
     def load(cls, path: Path, info: CheckpointInfo, *, use_cpu: bool = False) -> Reasoner:
