@@ -453,6 +453,9 @@ def train_command(
     processes: Annotated[int, typer.Option(
         min=1, help="Data-parallel training processes on the CPU, one torch thread each "
                     "(2 on a 2-core machine).")] = TrainConfig.processes,
+    init_from: Annotated[Path | None, typer.Option(
+        help="Reasoner: start from this reasoner checkpoint (e.g. the previous round's) "
+             "instead of the pretrained base.")] = None,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -468,6 +471,9 @@ def train_command(
     if specialist not in TRAINERS:
         raise MyceliumError(f"unknown specialist {specialist!r}: expected one of "
                             f"{', '.join(TRAINERS)}")
+    if init_from is not None and specialist != "reasoner":
+        raise MyceliumError(f"--init-from {init_from}: warm starts are for the reasoner, not "
+                            f"the {specialist}")
     labels = read_labels(data)
     eval_labels = read_labels(eval_data) if eval_data is not None else None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
@@ -475,6 +481,7 @@ def train_command(
                          number_variants=number_variants,
                          frozen_layers=frozen_layers, step_reading=step_reading,
                          max_literals=max_literals, cpu_bf16=cpu_bf16, processes=processes,
+                         init_from=None if init_from is None else str(init_from),
                          round=round_number, seed=seed, use_cpu=cpu)
     result = TRAINERS[specialist](labels, base or default_base(), out, config, eval_labels)
     summary = {"specialist": specialist, "out": str(out), "base": base or default_base(),

@@ -94,12 +94,19 @@ class StudentSettings(_Strict):
     # this many of the training problems its training held out (stage fit_verifier)
     verifier: bool = False
     verifier_problems: int = Field(300, gt=0)
+    # the reasoner, round >= 2: training starts from the previous round's reasoner (its
+    # weights, and the embeddings of the literals and constants it knew) instead of the
+    # pretrained base, so each round's epochs add to the last round's
+    warm_start: bool = False
 
     @model_validator(mode="after")
     def _verifier_ranks_the_reasoner(self) -> StudentSettings:
         if self.verifier and self.family != "reasoner":
             raise ValueError("verifier: true ranks the reasoner's programs; it needs family: "
                              "reasoner")
+        if self.warm_start and self.family != "reasoner":
+            raise ValueError("warm_start: true continues the reasoner's training; it needs "
+                             "family: reasoner")
         return self
     use_cpu: bool = False  # train on the CPU even where CUDA is present
     # torch threads per training task: three specialists train side by side, so on a small

@@ -305,6 +305,10 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
     _set_threads(plan)
     students = plan.config.students
     labels = read_labels(plan.stage_dir("validate"))
+    warm_start = None
+    if students.warm_start and plan.round > 1:
+        # the previous round's reasoner, whose train stage finished before this round began
+        warm_start = str(plan.round_dir(plan.round - 1) / "checkpoints" / name)
     config = TrainConfig(epochs=students.epochs, max_steps=students.max_steps,
                          batch_size=students.batch_size, learning_rate=students.learning_rate,
                          head_learning_rate=students.head_learning_rate,
@@ -312,9 +316,10 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                          frozen_layers=students.frozen_layers,
                          step_reading=students.step_reading,
                          max_literals=students.max_literals, cpu_bf16=students.cpu_bf16,
-                         processes=students.processes, round=plan.round,
-                         use_cpu=students.use_cpu, progress=False)
-    log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}")
+                         processes=students.processes, init_from=warm_start,
+                         round=plan.round, use_cpu=students.use_cpu, progress=False)
+    log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}"
+        + (f", starting from {warm_start}" if warm_start else ""))
     result = TRAINERS[name](labels, students.base or default_base(), out, config, None,
                             tenths(log))
     metrics = {key: value for key, value in result.metrics.items()

@@ -48,6 +48,10 @@ class TrainConfig:
     # The reasoner only: run the encoder under bf16 autocast on a CPU with native bf16 (AMX or
     # AVX512-BF16), the step model in fp32. None: where the CPU has it. CUDA always uses bf16.
     cpu_bf16: bool | None = None
+    # The reasoner only: start from this reasoner checkpoint (a previous round's students)
+    # instead of the pretrained base; the vocabulary still comes from these labels, and the
+    # constants and literals both hold keep their trained embeddings (reasoner._warm_model).
+    init_from: str | None = None
     round: int = 1  # the distillation round these labels come from (recorded in the checkpoint)
     kind: str | None = None  # "encoder" | "causal" to override the base's detected kind
     use_cpu: bool = False  # train on the CPU even where CUDA is available

@@ -18,6 +18,7 @@ import torch
 from conftest import run_cli
 
 from mycelium.data.answers import parse_number
+from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.data.records import Problem
 from mycelium.inference.word_problems import reasoner_program, solve_word_problems
@@ -31,6 +32,7 @@ from mycelium.specialists.models.reasoner import (
     Reasoner,
     ReasonerModel,
     ReasonerVocab,
+    _warm_model,
     batched_losses,
     binarize,
 )
@@ -256,3 +258,54 @@ def test_step_reading_checkpoint_reloads_and_its_context_depends_on_the_state(sa
         _, before = model.step_scores(entries, problem, 1, tokens=tokens, last=None)
         _, after = model.step_scores(entries, problem, 1, tokens=tokens, last=entries[0])
     assert not torch.allclose(before, after)
+
+
+def test_a_warm_start_carries_the_checkpoint_and_matches_its_vocabulary_by_value(sample, trained,
+                                                                                 tmp_path):
+    """A reasoner started from a checkpoint (the previous round's students) is that checkpoint:
+    same vocabulary, same programs as loading it. With a vocabulary that gains a literal and a
+    constant in front of the known ones, each known entry keeps its trained row, found by value
+    (its index moved), new entries keep fresh rows, and every other weight is the
+    checkpoint's."""
+    items, rows = sample
+    _, out = trained
+    loaded = load_specialist(out, use_cpu=True)
+    config = TrainConfig(use_cpu=True, progress=False, init_from=str(out))
+    warm = Reasoner.create(MINILM, rows, config, torch.device("cpu"))
+    assert warm.vocab == loaded.vocab
+    texts = [item.problem.text for item in items[:4]]
+    search = SearchConfig(beam_width=3, expansions=4, kept=4)
+    assert [[(f.steps, f.values) for f in r.finished] for r in warm.solve(texts, search)] == \
+        [[(f.steps, f.values) for f in r.finished] for r in loaded.solve(texts, search)]
+
+    old = loaded.vocab
+    assert old.literals[0] == "1/100"
+    # a new constant and a new literal sort in front of the known ones: every index moves
+    grown = ReasonerVocab([old.constants[0], "a_new_constant", *old.constants[1:]],
+                          ["1/1000", *old.literals])
+    model, started_from = _warm_model(out, grown, step_reading=False)
+    assert started_from == MINILM  # the checkpoint records the base it first came from
+    reference = loaded.model.state_dict()
+    for name, tensor in model.state_dict().items():
+        if not name.startswith(("constant.", "literal.")):
+            assert torch.equal(tensor, reference[name]), name
+    for row, value in enumerate(old.literals):
+        assert torch.equal(model.literal.weight[grown.literals.index(value)],
+                           reference["literal.weight"][row]), value
+    for row, name in enumerate(old.constants):
+        assert torch.equal(model.constant.weight[grown.constants.index(name)],
+                           reference["constant.weight"][row]), name
+    # the entries the checkpoint never saw keep a fresh row, not a copy of a trained one
+    for table, entry in ((model.literal.weight, grown.literals.index("1/1000")),
+                         (model.constant.weight, grown.constants.index("a_new_constant"))):
+        assert not any(torch.equal(table[entry], table[row])
+                       for row in range(len(table)) if row != entry)
+
+
+def test_a_warm_start_refuses_what_it_cannot_continue(trained, tmp_path):
+    _, out = trained
+    with pytest.raises(MyceliumError, match="step_reading"):
+        _warm_model(out, ReasonerVocab(["<unknown>"], ["1/100"]), step_reading=True)
+    with pytest.raises(MyceliumError, match="not found|missing|mycelium.json"):
+        _warm_model(tmp_path / "nowhere", ReasonerVocab(["<unknown>"], ["1/100"]),
+                    step_reading=False)

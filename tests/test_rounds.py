@@ -431,3 +431,28 @@ def test_train_limit_takes_the_first_problems_of_the_train_side(tmp_path):
     marker = json.loads((plan.round_dir() / "labels" / "shard-00000-of-00001" / MARKER)
                         .read_text())
     assert marker["summary"]["validated"] + sum(marker["summary"]["dropped"].values()) == 5
+
+
+def test_a_warm_started_round_two_continues_round_ones_reasoner(tmp_path):
+    """warm_start: round 2's reasoner trains on from round 1's checkpoint (what starting from a
+    checkpoint means is tested in test_reasoner.py), and says so in its own checkpoint; round 1
+    starts from the base. The pipeline students cannot warm-start."""
+    config = tiny_config(tmp_path)
+    warm = tmp_path / "warm.yaml"
+    warm.write_text(config.read_text().replace(
+        "students: {", "students: {family: reasoner, warm_start: true, "))
+    loaded = load_round_config(warm, {"home": str(tmp_path / "runs")})
+    run_round(prepare_round(loaded, 1))
+    plan = prepare_round(loaded, 2, until="train_reasoner")
+    run_round(plan)
+    first = plan.round_dir(1) / "checkpoints" / "reasoner"
+    infos = [json.loads((path / "mycelium.json").read_text())
+             for path in (first, plan.checkpoints / "reasoner")]
+    assert infos[0]["train_config"]["init_from"] is None
+    assert infos[1]["train_config"]["init_from"] == str(first)
+    assert [info["round"] for info in infos] == [1, 2]
+    assert infos[1]["base_model"] == infos[0]["base_model"]
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(config.read_text().replace("students: {", "students: {warm_start: true, "))
+    with pytest.raises(MyceliumError, match="warm_start.*needs family: reasoner"):
+        load_round_config(pipeline)

@@ -53,6 +53,7 @@ from mycelium.specialists.labels.schema import LabelConstant, LabelQuantity, Pro
 from mycelium.specialists.models.checkpoint import (
     CheckpointInfo,
     load_head,
+    read_checkpoint_info,
     save_head,
     write_checkpoint_info,
 )
@@ -491,6 +492,44 @@ class SplitPools:
         return column + width * width + width * literals + i * width + j
 
 
+def _warm_model(path: Path, vocab: ReasonerVocab,
+                step_reading: bool) -> tuple[ReasonerModel, str]:
+    """A model for `vocab` that starts from the reasoner checkpoint at `path` (a previous
+    round's students) instead of the pretrained base: its encoder and every head weight, and
+    the embeddings of the constants and literals both vocabularies hold, matched by name and
+    value (a literal's row index moves when the vocabulary gains or loses values). Entries new
+    to `vocab` keep their fresh initialisation. Returns the model and the base it started from
+    originally, which the new checkpoint records."""
+    from transformers import AutoModel
+
+    info = read_checkpoint_info(path)
+    if info.specialist != "reasoner":
+        raise MyceliumError(f"init_from {path}: a {info.specialist} checkpoint; warm starts "
+                            "take a reasoner checkpoint")
+    if bool(info.train_config.get("step_reading", False)) != bool(step_reading):
+        raise MyceliumError(f"init_from {path}: trained with step_reading="
+                            f"{info.train_config.get('step_reading', False)}, asked for "
+                            f"{step_reading}; warm starts keep the architecture")
+    previous = ReasonerVocab(**info.vocabularies)
+    model = ReasonerModel(load_weights(AutoModel, path), len(vocab.constants),
+                          len(vocab.literals), step_reading=step_reading)
+    old = ReasonerModel(model.encoder, len(previous.constants), len(previous.literals),
+                        step_reading=step_reading)
+    load_head(old, path)
+    carried = {name: tensor for name, tensor in old.state_dict().items()
+               if not name.startswith(("encoder.", "constant.", "literal."))}
+    model.load_state_dict(carried, strict=False)
+    with torch.no_grad():
+        for table, new_names, old_names in ((model.constant, vocab.constants, previous.constants),
+                                            (model.literal, vocab.literals, previous.literals)):
+            source = {name: row for row, name in enumerate(old_names)}
+            old_table = (old.constant if table is model.constant else old.literal).weight
+            for row, name in enumerate(new_names):
+                if name in source:
+                    table.weight[row] = old_table[source[name]]
+    return model, info.base_model
+
+
 @dataclass
 class ReasonerItem:
     input_ids: list[int]
@@ -562,9 +601,14 @@ class Reasoner:
         from transformers import AutoModel
 
         vocab = ReasonerVocab.from_labels(labels, getattr(config, "max_literals", None))
-        encoder = load_weights(AutoModel, base)
-        model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals),
-                              step_reading=getattr(config, "step_reading", False))
+        init_from = getattr(config, "init_from", None)
+        if init_from:
+            model, base = _warm_model(Path(init_from), vocab,
+                                      getattr(config, "step_reading", False))
+        else:
+            encoder = load_weights(AutoModel, base)
+            model = ReasonerModel(encoder, len(vocab.constants), len(vocab.literals),
+                                  step_reading=getattr(config, "step_reading", False))
         cpu_bf16 = getattr(config, "cpu_bf16", None)
         return cls(model, load_tokenizer(base), vocab, str(base), base_kind(base, config.kind),
                    config.max_length, device, config.frozen_layers, config.progress,
