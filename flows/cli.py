@@ -25,7 +25,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_jsonl_atomic
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.solver.reference.gsm8k_gold import gold_check
-from mycelium.specialists.train_config import TrainConfig
+from mycelium.specialists.train_config import REASONER_SELECTION, TrainConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mycelium: distil a teacher's math reasoning into tiny specialists.")
@@ -456,6 +456,10 @@ def train_command(
     init_from: Annotated[Path | None, typer.Option(
         help="Reasoner: start from this reasoner checkpoint (e.g. the previous round's) "
              "instead of the pretrained base.")] = None,
+    select_by: Annotated[str, typer.Option(
+        help="The evaluation metric that picks the kept epoch: eval_loss (lower is better); "
+             "for the reasoner also step_exact or problem_exact (higher is better).")
+    ] = TrainConfig.select_by,
     round_number: Annotated[int, typer.Option("--round", help="Round recorded in the "
                                                               "checkpoint.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -474,9 +478,14 @@ def train_command(
     if init_from is not None and specialist != "reasoner":
         raise MyceliumError(f"--init-from {init_from}: warm starts are for the reasoner, not "
                             f"the {specialist}")
+    allowed = REASONER_SELECTION if specialist == "reasoner" else ("eval_loss",)
+    if select_by not in allowed:
+        raise MyceliumError(f"--select-by {select_by}: the {specialist} is selected by one of "
+                            f"{', '.join(allowed)}")
     labels = read_labels(data)
     eval_labels = read_labels(eval_data) if eval_data is not None else None
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+    config = TrainConfig(epochs=epochs, select_by=select_by, batch_size=batch_size,
+                         learning_rate=learning_rate,
                          head_learning_rate=head_learning_rate, max_steps=max_steps,
                          number_variants=number_variants,
                          frozen_layers=frozen_layers, step_reading=step_reading,

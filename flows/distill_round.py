@@ -87,8 +87,15 @@ def task_runner(runner: Runner, workers: int) -> Any:
     """Threads in the flow's process, or a local Dask cluster of `workers` processes (one
     thread each: torch already uses the cores a process is given)."""
     if runner == "dask":
+        import dask
         from prefect_dask import DaskTaskRunner
 
+        # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand
+        # freed memory back to the kernel almost at once; torch training frees and re-allocates
+        # large buffers every step, and under it the reasoner trained 1.4x slower on two
+        # processes (1.7x on one: benchmarks/train.py --reasoner-setups, README). Unset, the
+        # workers keep glibc's default (or the user's own setting, which they inherit).
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     if runner != "threads":

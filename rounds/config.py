@@ -33,7 +33,7 @@ from pydantic import (
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import is_local_source
-from mycelium.specialists.train_config import TrainConfig
+from mycelium.specialists.train_config import REASONER_SELECTION, TrainConfig
 
 
 class _Strict(BaseModel):
@@ -98,9 +98,15 @@ class StudentSettings(_Strict):
     # weights, and the embeddings of the literals and constants it knew) instead of the
     # pretrained base, so each round's epochs add to the last round's
     warm_start: bool = False
+    # the evaluation metric that picks the kept epoch (TrainConfig.select_by)
+    select_by: str = TrainConfig.select_by
 
     @model_validator(mode="after")
     def _verifier_ranks_the_reasoner(self) -> StudentSettings:
+        allowed = REASONER_SELECTION if self.family == "reasoner" else ("eval_loss",)
+        if self.select_by not in allowed:
+            raise ValueError(f"select_by: {self.select_by} is not one of {', '.join(allowed)} "
+                             f"(family {self.family})")
         if self.verifier and self.family != "reasoner":
             raise ValueError("verifier: true ranks the reasoner's programs; it needs family: "
                              "reasoner")

@@ -317,6 +317,7 @@ def train_stage(plan: RoundPlan, name: str, out: Path, log: Log) -> dict[str, An
                          step_reading=students.step_reading,
                          max_literals=students.max_literals, cpu_bf16=students.cpu_bf16,
                          processes=students.processes, init_from=warm_start,
+                         select_by=students.select_by,
                          round=plan.round, use_cpu=students.use_cpu, progress=False)
     log(f"train_{name}: {len(labels)} traces, base {students.base or 'all-MiniLM-L6-v2'}"
         + (f", starting from {warm_start}" if warm_start else ""))

@@ -382,8 +382,15 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
                     bar.write(f"{specialist.name} epoch {epoch}: " + ", ".join(
                         f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
                         for key, value in metrics.items()), file=sys.stderr)
-                if metrics["eval_loss"] < best_loss:
-                    best_loss, best_metrics, waited = metrics["eval_loss"], metrics, 0
+                if config.select_by not in metrics:
+                    raise MyceliumError(
+                        f"select_by {config.select_by!r}: {specialist.name} evaluation reports "
+                        f"no such metric (it reports {', '.join(sorted(metrics))})")
+                # lower is better for the loss, higher for every accuracy-like metric
+                selected = metrics[config.select_by] * (
+                    1 if config.select_by == "eval_loss" else -1)
+                if selected < best_loss:
+                    best_loss, best_metrics, waited = selected, metrics, 0
                     best_state = {key: value.detach().to("cpu", copy=True)
                                   for key, value in model.state_dict().items()}
                 else:
@@ -401,7 +408,7 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
         model.load_state_dict(best_state)
     model.eval()
     result.metrics = {**best_metrics, "stopped_early": len(result.losses) < total,
-                      "processes": replicas.world}
+                      "processes": replicas.world, "selected_by": config.select_by}
     return result
 
 

@@ -440,7 +440,8 @@ def test_a_warm_started_round_two_continues_round_ones_reasoner(tmp_path):
     config = tiny_config(tmp_path)
     warm = tmp_path / "warm.yaml"
     warm.write_text(config.read_text().replace(
-        "students: {", "students: {family: reasoner, warm_start: true, "))
+        "students: {", "students: {family: reasoner, warm_start: true, "
+                       "select_by: problem_exact, "))
     loaded = load_round_config(warm, {"home": str(tmp_path / "runs")})
     run_round(prepare_round(loaded, 1))
     plan = prepare_round(loaded, 2, until="train_reasoner")
@@ -452,7 +453,34 @@ def test_a_warm_started_round_two_continues_round_ones_reasoner(tmp_path):
     assert infos[1]["train_config"]["init_from"] == str(first)
     assert [info["round"] for info in infos] == [1, 2]
     assert infos[1]["base_model"] == infos[0]["base_model"]
+    assert [info["train_config"]["select_by"] for info in infos] == ["problem_exact"] * 2
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(config.read_text().replace("students: {", "students: {warm_start: true, "))
     with pytest.raises(MyceliumError, match="warm_start.*needs family: reasoner"):
         load_round_config(pipeline)
+    pipeline.write_text(config.read_text().replace("students: {",
+                                                   "students: {select_by: problem_exact, "))
+    with pytest.raises(MyceliumError, match="select_by: problem_exact is not one of eval_loss"):
+        load_round_config(pipeline)
+
+
+def test_dask_workers_start_without_dask_s_malloc_trim_threshold(monkeypatch):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker unless told not to; under
+    it torch training ran 1.4-1.7x slower (README). The round's dask runner turns it off: a
+    worker of a cluster started after it must not see the variable."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from mycelium.flows.distill_round import task_runner
+
+    key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    before = dask.config.get(key)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    try:
+        task_runner("dask", 1)
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    finally:
+        dask.config.set({key: before})
+    assert list(seen.values()) == [None]

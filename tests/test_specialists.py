@@ -293,10 +293,11 @@ class ScriptedSpecialist:
 
     name = "scripted"
 
-    def __init__(self, eval_losses: list[float]) -> None:
+    def __init__(self, eval_losses: list[float], exact: list[float] | None = None) -> None:
         self.model = torch.nn.Linear(1, 1, bias=False)
         self.device = torch.device("cpu")
         self.eval_losses = iter(eval_losses)
+        self.exact = iter(exact or [0.0] * len(eval_losses))
         self.weights = []
 
     def collate(self, items):
@@ -307,7 +308,7 @@ class ScriptedSpecialist:
 
     def evaluate(self, items, batch_size):
         self.weights.append(self.model.weight.item())
-        return {"eval_loss": next(self.eval_losses)}
+        return {"eval_loss": next(self.eval_losses), "problem_exact": next(self.exact)}
 
     def parameter_groups(self):
         return list(self.model.parameters()), []
@@ -323,6 +324,32 @@ def test_early_stopping_restores_the_best_evaluation():
     assert result.metrics["epoch"] == 2 and result.metrics["stopped_early"]
     assert len(result.losses) == 4 and len(set(specialist.weights)) == 4
     assert specialist.model.weight.item() == specialist.weights[1]
+
+
+def test_selection_by_an_accuracy_keeps_its_highest_epoch_not_the_lowest_loss():
+    # the loss is lowest at epoch 1; whole-program exactness is highest at epoch 3
+    specialist = ScriptedSpecialist([1.0, 2.0, 3.0, 4.0, 5.0], exact=[0.1, 0.2, 0.4, 0.3, 0.2])
+    items = [SimpleNamespace(input_ids=[0])] * 2
+    result = fit(specialist, items, items, TrainConfig(epochs=5, batch_size=2, patience=2,
+                                                      warmup_ratio=0.0, progress=False,
+                                                      select_by="problem_exact"))
+    # epochs 4 and 5 did not beat epoch 3: stopped after 5, epoch 3's weights back
+    assert [row["problem_exact"] for row in result.history] == [0.1, 0.2, 0.4, 0.3, 0.2]
+    assert result.metrics["epoch"] == 3 and result.metrics["selected_by"] == "problem_exact"
+    assert specialist.model.weight.item() == specialist.weights[2]
+    # by the loss (the default), the same script keeps epoch 1 and stops after epoch 3
+    by_loss = ScriptedSpecialist([1.0, 2.0, 3.0, 4.0, 5.0], exact=[0.1, 0.2, 0.4, 0.3, 0.2])
+    result = fit(by_loss, items, items, TrainConfig(epochs=5, batch_size=2, patience=2,
+                                                   warmup_ratio=0.0, progress=False))
+    assert result.metrics["epoch"] == 1 and len(result.history) == 3
+    assert by_loss.model.weight.item() == by_loss.weights[0]
+
+
+def test_selection_by_a_metric_the_specialist_does_not_report_is_refused():
+    items = [SimpleNamespace(input_ids=[0])] * 2
+    with pytest.raises(MyceliumError, match="select_by 'step_exact'.*eval_loss, problem_exact"):
+        fit(ScriptedSpecialist([1.0]), items, items,
+            TrainConfig(epochs=1, batch_size=2, progress=False, select_by="step_exact"))
 
 
 class RegressionSpecialist:

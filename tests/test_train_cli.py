@@ -45,12 +45,13 @@ def test_train_then_doctor_describes_and_runs_the_checkpoint(store: Path, tmp_pa
 
 
 @pytest.mark.parametrize("problem", ["missing base", "empty store", "not a store",
-                                     "unknown specialist"])
+                                     "unknown specialist", "selection the tagger lacks"])
 def test_train_bad_input_is_one_clear_line_and_exit_2(problem: str, store: Path,
                                                       tmp_path: Path) -> None:
     args = ["train", "tagger", "--data", str(store), "--out", str(tmp_path / "out")]
     expected = {"missing base": "does-not-exist", "empty store": "empty",
-                "not a store": "not a label store", "unknown specialist": "unknown specialist"}
+                "not a store": "not a label store", "unknown specialist": "unknown specialist",
+                "selection the tagger lacks": "--select-by problem_exact"}
     if problem == "missing base":
         args += ["--base", str(tmp_path / "does-not-exist")]
     elif problem == "empty store":
@@ -58,6 +59,8 @@ def test_train_bad_input_is_one_clear_line_and_exit_2(problem: str, store: Path,
         args[3] = str(tmp_path / "empty")
     elif problem == "not a store":
         args[3] = str(tmp_path)
+    elif problem == "selection the tagger lacks":
+        args += ["--select-by", "problem_exact"]
     else:
         args[1] = "summariser"
     done = run_cli(*args, timeout=600)
