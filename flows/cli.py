@@ -25,7 +25,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.io import write_jsonl_atomic
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.solver.reference.gsm8k_gold import gold_check
-from mycelium.specialists.train_config import REASONER_SELECTION, TrainConfig
+from mycelium.specialists.train_config import TrainConfig, selection_metrics
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Mycelium: distil a teacher's math reasoning into tiny specialists.")
@@ -478,7 +478,7 @@ def train_command(
     if init_from is not None and specialist != "reasoner":
         raise MyceliumError(f"--init-from {init_from}: warm starts are for the reasoner, not "
                             f"the {specialist}")
-    allowed = REASONER_SELECTION if specialist == "reasoner" else ("eval_loss",)
+    allowed = selection_metrics(specialist)
     if select_by not in allowed:
         raise MyceliumError(f"--select-by {select_by}: the {specialist} is selected by one of "
                             f"{', '.join(allowed)}")

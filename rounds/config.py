@@ -33,7 +33,7 @@ from pydantic import (
 
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import is_local_source
-from mycelium.specialists.train_config import REASONER_SELECTION, TrainConfig
+from mycelium.specialists.train_config import TrainConfig, selection_metrics
 
 
 class _Strict(BaseModel):
@@ -103,7 +103,7 @@ class StudentSettings(_Strict):
 
     @model_validator(mode="after")
     def _verifier_ranks_the_reasoner(self) -> StudentSettings:
-        allowed = REASONER_SELECTION if self.family == "reasoner" else ("eval_loss",)
+        allowed = selection_metrics(self.family)
         if self.select_by not in allowed:
             raise ValueError(f"select_by: {self.select_by} is not one of {', '.join(allowed)} "
                              f"(family {self.family})")

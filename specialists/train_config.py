@@ -12,6 +12,12 @@ from dataclasses import dataclass
 REASONER_SELECTION = ("eval_loss", "step_exact", "problem_exact")
 
 
+def selection_metrics(specialist: str) -> tuple[str, ...]:
+    """The metrics that may pick a specialist's kept epoch (`train --select-by`, the round
+    config's `students.select_by`; the reasoner family trains the reasoner)."""
+    return REASONER_SELECTION if specialist == "reasoner" else ("eval_loss",)
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 3  # GSM8K-sized label sets (~7k problems) converge in a few passes

@@ -332,7 +332,7 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
     eval_items = sorted(eval_items, key=lambda item: len(item.input_ids))
     result = TrainResult(metrics={}, seconds=0.0, train_examples=len(train_items),
                          eval_examples=len(eval_items))
-    best_loss, best_state, best_metrics, waited = math.inf, None, {}, 0
+    best_score, best_state, best_metrics, waited = math.inf, None, {}, 0
     # the largest exchange: every trainable gradient, a flag per parameter, loss and count
     trainable = [p for p in model.parameters() if p.requires_grad]
     replicas.start(config.seed, sum(p.numel() for p in trainable) + len(trainable) + 2)
@@ -386,11 +386,10 @@ def fit(specialist: Specialist, train_items: list[Any], eval_items: list[Any],
                     raise MyceliumError(
                         f"select_by {config.select_by!r}: {specialist.name} evaluation reports "
                         f"no such metric (it reports {', '.join(sorted(metrics))})")
-                # lower is better for the loss, higher for every accuracy-like metric
-                selected = metrics[config.select_by] * (
-                    1 if config.select_by == "eval_loss" else -1)
-                if selected < best_loss:
-                    best_loss, best_metrics, waited = selected, metrics, 0
+                # lower is better: the loss as is, every accuracy-like metric negated
+                score = metrics[config.select_by] * (1 if config.select_by == "eval_loss" else -1)
+                if score < best_score:
+                    best_score, best_metrics, waited = score, metrics, 0
                     best_state = {key: value.detach().to("cpu", copy=True)
                                   for key, value in model.state_dict().items()}
                 else:
