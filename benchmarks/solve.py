@@ -1,6 +1,7 @@
 """Benchmark: the specialist pipeline's cost per problem against a 256-token chain-of-thought.
 
-    python benchmarks/solve.py [--checkpoints DIR] [--file GSM8K_FILE] [--problems 200] [--json]
+    python benchmarks/solve.py [--checkpoints DIR] [--file GSM8K_FILE] [--problems 200]
+                               [--beam-widths 5,10,16] [--json]
 
 Pipeline: `solve_word_problems` (tagger, classifier, extractor, candidate search, exact
 execution) over --problems GSM8K problems, after a short warm-up. Baseline, in the same run and
@@ -13,6 +14,9 @@ template. --cot-problems problems are timed (default 2; each takes tens of secon
 Checkpoints: --checkpoints, else the newest round (`find_checkpoints`); with none, specialists
 are trained for one optimizer step on the bundled sample's labels (untrained, but the same
 models and search, which is all a cost measurement needs; the output says so).
+
+--beam-widths also times the same problems at other search beam widths (the default's is the
+headline; `by_beam_width` holds each one's problems/s and speedup against the same baseline).
 
 Goal: speedup = pipeline problems/s / CoT problems/s >= 100. --json prints one object with
 pipeline_problems_per_s, cot_problems_per_s and speedup (and the details).
@@ -32,6 +36,7 @@ import torch
 from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.inference.word_problems import solve_word_problems
+from mycelium.solver.search import SearchConfig
 from mycelium.specialists.registry import Specialists, find_checkpoints
 
 GOAL_SPEEDUP = 100.0
@@ -93,8 +98,16 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--cot-problems", type=int, default=2)
+    parser.add_argument("--beam-widths", default="",
+                        help="comma-separated beam widths to time besides the default")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    try:
+        widths = [int(width) for width in args.beam_widths.split(",") if width.strip()]
+    except ValueError:
+        parser.error(f"--beam-widths {args.beam_widths!r}: expected integers separated by commas")
+    if any(width < 1 for width in widths):
+        parser.error(f"--beam-widths {args.beam_widths!r}: every width must be at least 1")
 
     source = args.file if args.file.exists() else bundled_sample_path()
     items = load_problems("gsm8k", source, limit=args.problems).problems
@@ -108,8 +121,15 @@ def main() -> None:
         started = time.perf_counter()
         results = solve_word_problems(problems, specialists)
         pipeline_s = time.perf_counter() - started
-    answered = sum(result.status == "ok" for result in results)
-    progress(f"  {pipeline_s:.1f} s, {answered} answered")
+        answered = sum(result.status == "ok" for result in results)
+        progress(f"  {pipeline_s:.1f} s, {answered} answered (beam width "
+                 f"{SearchConfig().beam_width}, the default)")
+        width_seconds = {}
+        for width in widths:
+            started = time.perf_counter()
+            solve_word_problems(problems, specialists, SearchConfig(beam_width=width))
+            width_seconds[width] = time.perf_counter() - started
+            progress(f"  beam width {width}: {width_seconds[width]:.1f} s")
 
     tokenizer = (specialists.reasoner or specialists.tagger).tokenizer
     lengths = [len(tokenizer(problem.text)["input_ids"]) + TEMPLATE_TOKENS
@@ -129,7 +149,12 @@ def main() -> None:
         "cot_seconds_per_problem": round(sum(cot) / len(cot), 2),
         "problems": len(problems), "cot_problems": len(cot), "answered": answered,
         "specialists": origin, "torch_threads": torch.get_num_threads(),
-        "source": str(source),
+        "source": str(source), "beam_width": SearchConfig().beam_width,
+        "by_beam_width": {str(width): {
+            "problems_per_s": round(len(problems) / seconds, 3),
+            "seconds_per_problem": round(seconds / len(problems), 4),
+            "speedup": round(len(problems) / seconds / cot_rate, 1)}
+            for width, seconds in width_seconds.items()},
     }
     if args.json:
         print(json.dumps(report))

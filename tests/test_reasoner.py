@@ -29,12 +29,14 @@ from mycelium.specialists.labels.build import build_labels
 from mycelium.specialists.labels.schema import LabelArg, LabelStep
 from mycelium.specialists.models.reasoner import (
     OPS,
+    CachedStepScores,
     Reasoner,
     ReasonerModel,
     ReasonerVocab,
     _warm_model,
     batched_losses,
     binarize,
+    current_pool,
 )
 from mycelium.specialists.registry import FAMILIES, Specialists, load_specialist
 from mycelium.specialists.training import TRAINERS, TrainConfig
@@ -230,6 +232,38 @@ def test_literal_pairs_are_skipped_and_every_other_score_is_the_full_ones(traine
     torch.testing.assert_close(skipped[~pair_of_literals], full[~pair_of_literals])
     skipped.reshape(-1).log_softmax(-1)[3].backward()
     assert torch.isfinite(entries.grad).all() and entries.grad.abs().sum() > 0
+
+
+def test_the_search_s_cached_scores_are_step_scores_over_the_current_pool(trained):
+    """The search scores a step from projections of the static entries computed once per
+    problem, corrected for the "used" vector by rank-one terms. The reference is the plain
+    computation: `step_scores` over `current_pool`, for several steps, with entries used among
+    the static ones and among the results, and the literal block skipped. The model's "used",
+    "agreement" and age weights are randomised so that every correction term matters."""
+    import copy
+
+    model = copy.deepcopy(trained[0].specialist.model).eval()
+    hidden = model.encoder.config.hidden_size
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.used.copy_(torch.randn(hidden, generator=generator))
+        model.agreement.copy_(torch.randn(model.agreement.shape, generator=generator) * 0.1)
+        model.age.weight.copy_(torch.randn(model.age.weight.shape, generator=generator))
+        static = torch.randn(24, hidden, generator=generator)
+        problem = torch.randn(2 * hidden, generator=generator)
+        results = [torch.randn(hidden, generator=generator) for _ in range(3)]
+        literals = slice(10, 20)
+        scorer = CachedStepScores(model, static)
+        for step, done, used in ((0, 0, set()), (1, 1, {2}), (2, 2, {2, 5, 24}),
+                                 (3, 3, {0, 23, 25, 26}), (2, 2, {4})):
+            entries = current_pool(static, results[:done], used, model)
+            expected, expected_context = model.step_scores(entries, problem, step, literals)
+            scores, context, pool = scorer(results[:done], used, problem, step, literals)
+            torch.testing.assert_close(pool, entries)
+            torch.testing.assert_close(context, expected_context)
+            finite = torch.isfinite(expected)
+            assert torch.equal(finite, torch.isfinite(scores))
+            torch.testing.assert_close(scores[finite], expected[finite], rtol=1e-4, atol=1e-4)
 
 
 def test_step_reading_checkpoint_reloads_and_its_context_depends_on_the_state(sample, tmp_path):

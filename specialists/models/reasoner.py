@@ -306,6 +306,16 @@ class ReasonerModel(nn.Module):
         weights = ((tokens @ query) / math.sqrt(query.shape[-1])).softmax(-1)
         return context + self.read_out(torch.cat([weights @ tokens, last]))
 
+    def step_context(self, problem: torch.Tensor, step: int, tokens: torch.Tensor | None = None,
+                     last: torch.Tensor | None = None) -> torch.Tensor:
+        """The context vector of step `step`: the problem's, the step number's and, with step
+        reading, the state's."""
+        number = self.step_number.weight[min(step, MAX_STEPS)]
+        context = self.context(torch.cat([problem, number]))
+        if self.step_reading and tokens is not None:
+            context = self.read_state(context, tokens, last)
+        return context
+
     def step_scores(self, entries: torch.Tensor, problem: torch.Tensor, step: int,
                     literals: slice | None = None, tokens: torch.Tensor | None = None,
                     last: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,14 +325,24 @@ class ReasonerModel(nn.Module):
         scores are -inf and never computed: with ~70 literals in a pool of ~110, that skips
         most of the pairs."""
         ops, size, n = len(OPS), self.head_size, entries.shape[0]
-        number = self.step_number.weight[min(step, MAX_STEPS)]
-        context = self.context(torch.cat([problem, number]))
-        if self.step_reading and tokens is not None:
-            context = self.read_state(context, tokens, last)
-        first = (self.left(entries).view(n, ops, size)
-                 + self.from_context(context).view(ops, size)).transpose(0, 1)
+        context = self.step_context(problem, step, tokens, last)
+        first = self.left(entries).view(n, ops, size).transpose(0, 1)
         second = self.right(entries).view(n, ops, size).transpose(0, 1)
         agreement = (entries[None] * self.agreement[:, None, :]) @ entries.T  # ops, n, n
+        return self.pair_scores(first, second, agreement, self.context_shift(context),
+                                literals), context
+
+    def context_shift(self, context: torch.Tensor) -> torch.Tensor:
+        """What the context adds to every first argument's projection: (ops, 1, head)."""
+        return self.from_context(context).view(len(OPS), 1, self.head_size)
+
+    def pair_scores(self, first: torch.Tensor, second: torch.Tensor, agreement: torch.Tensor,
+                    shift: torch.Tensor, literals: slice | None) -> torch.Tensor:
+        """`step_scores` from the pool's projections: `first` and `second` (ops, n, head) are
+        `left` and `right` of the entries, `agreement` (ops, n, n) the bilinear term, `shift`
+        the context's `context_shift`."""
+        ops, n = len(OPS), first.shape[1]
+        first = first + shift
 
         def reduce(pair: torch.Tensor, op: int) -> torch.Tensor:
             pair = torch.tanh(pair) if torch.is_grad_enabled() else pair.tanh_()
@@ -334,9 +354,9 @@ class ReasonerModel(nn.Module):
         if literals is None or literals.stop <= literals.start:
             scores = torch.stack([reduce(first[op][:, None, :] + second[op][None, :, :], op)
                                   for op in range(ops)])
-            return scores + agreement, context
+            return scores + agreement
         low, high = literals.start, literals.stop
-        keep = torch.cat([torch.arange(0, low), torch.arange(high, n)]).to(entries.device)
+        keep = torch.cat([torch.arange(0, low), torch.arange(high, n)]).to(first.device)
         scores = agreement.new_full((ops, n, n), -math.inf)
         for op in range(ops):
             # a left argument that is not a literal, with any right one
@@ -344,7 +364,7 @@ class ReasonerModel(nn.Module):
             # a literal on the left, with a right one that is not
             scores[op, low:high, keep] = reduce(
                 first[op][low:high][:, None, :] + second[op][keep][None, :, :], op)
-        return scores + agreement, context
+        return scores + agreement
 
     def result(self, op: int, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """The vector of what `op` computed from two entries (one step, or a batch of them)."""
@@ -379,6 +399,82 @@ def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[in
         flags[sorted(used)] = 1.0
         entries = entries + flags * model.used
     return entries
+
+
+class CachedStepScores:
+    """`step_scores` over `current_pool` for one problem's search, with the static entries'
+    share computed once per problem instead of once per hypothesis and step.
+
+    Between the hypotheses and steps of one problem the pool differs only in the results
+    appended after the static entries and in the "used" vector added to the entries an earlier
+    step took. `left` and `right` are affine and the agreement term is bilinear with a diagonal
+    weight, so the static entries' projections and their agreement block are computed here
+    once and corrected for "used" by rank-one terms; only the few result rows are projected per
+    call. The search spent most of its time re-projecting the same ~110 static entries (a test
+    holds the two to float tolerance).
+    """
+
+    def __init__(self, model: ReasonerModel, static: torch.Tensor) -> None:
+        ops, size, n = len(OPS), model.head_size, static.shape[0]
+        self.model, self.static = model, static
+        used = model.used
+        self.left = model.left(static).view(n, ops, size).transpose(0, 1)  # ops, n, head
+        self.right = model.right(static).view(n, ops, size).transpose(0, 1)
+        self.left_used = (model.left.weight @ used).view(ops, 1, size)  # the affine part only
+        self.right_used = (model.right.weight @ used).view(ops, 1, size)
+        weighted = static[None] * model.agreement[:, None, :]  # ops, n, hidden
+        self.agreement = weighted @ static.T  # ops, n, n
+        self.cross = weighted @ used  # ops, n: entry_i . diag(u_op) used
+        self.used_used = (model.agreement * used * used).sum(-1)  # ops
+        # without step reading a step's context depends on its number only
+        self.contexts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, results: list[torch.Tensor], used: set[int], problem: torch.Tensor,
+                 step: int, literals: slice | None, tokens: torch.Tensor | None = None,
+                 last: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scores, context, entries): `step_scores(current_pool(...), ...)` and that pool."""
+        model, static = self.model, self.static
+        ops, size, n = len(OPS), model.head_size, static.shape[0]
+        first, second, agreement, entries = self.left, self.right, self.agreement, static
+        taken = sorted(entry for entry in used if entry < n)
+        if taken:
+            flags = static.new_zeros(n)
+            flags[taken] = 1.0
+            rows, cols = flags.view(1, n, 1), flags.view(1, 1, n)
+            first = first + rows * self.left_used
+            second = second + rows * self.right_used
+            # (e_i + f_i u) diag(a) (e_j + f_j u)
+            #   = e_i a e_j + f_j e_i a u + f_i u a e_j + f_i f_j u a u
+            agreement = (agreement + self.cross[:, :, None] * cols + rows * self.cross[:, None, :]
+                         + self.used_used.view(ops, 1, 1) * rows * cols)
+            entries = static + flags[:, None] * model.used
+        if results:
+            count = len(results)
+            ages = torch.arange(count - 1, -1, -1, device=static.device).clamp(max=MAX_AGE - 1)
+            computed = torch.stack(results) + model.age(ages)
+            again = sorted(entry - n for entry in used if entry >= n)
+            if again:
+                flags = computed.new_zeros(count)
+                flags[again] = 1.0
+                computed = computed + flags[:, None] * model.used
+            first = torch.cat([first, model.left(computed).view(count, ops, size)
+                               .transpose(0, 1)], dim=1)
+            second = torch.cat([second, model.right(computed).view(count, ops, size)
+                                .transpose(0, 1)], dim=1)
+            upper = (entries[None] * model.agreement[:, None, :]) @ computed.T  # ops, n, count
+            entries = torch.cat([entries, computed])
+            lower = (computed[None] * model.agreement[:, None, :]) @ entries.T  # ops, count, all
+            agreement = torch.cat([torch.cat([agreement, upper], dim=2), lower], dim=1)
+        if model.step_reading and tokens is not None:
+            context = model.step_context(problem, step, tokens, last)
+            shift = model.context_shift(context)
+        else:
+            if step not in self.contexts:
+                context = model.step_context(problem, step)
+                self.contexts[step] = (context, model.context_shift(context))
+            context, shift = self.contexts[step]
+        return model.pair_scores(first, second, agreement, shift, literals), context, entries
 
 
 def batched_losses(model: ReasonerModel, hidden: torch.Tensor, mask: torch.Tensor,
@@ -829,12 +925,17 @@ class Reasoner:
             (0.0, [], [], [], set())]
         finished: list[Finished] = []
         steps_allowed = len(plan) if plan is not None else config.max_steps
+        scorer = CachedStepScores(model, static)
         for number in range(steps_allowed):
-            expanded = []
-            for log_prob, steps, values, vectors, used in beam:
-                entries = current_pool(static, vectors, used, model)
-                scores, context = model.step_scores(entries, problem, number, pool.literals,
-                                                    tokens, vectors[-1] if vectors else None)
+            # every hypothesis's best choices that execute: (hypothesis, score, op, left,
+            # right, value); their result vectors and stop decisions then in one batch
+            chosen: list[tuple[int, float, int, int, int, Fraction]] = []
+            contexts, pools = [], []
+            for hypothesis, (_, _, values, vectors, used) in enumerate(beam):
+                scores, context, entries = scorer(vectors, used, problem, number, pool.literals,
+                                                  tokens, vectors[-1] if vectors else None)
+                contexts.append(context)
+                pools.append(entries)
                 flat = scores.reshape(-1).log_softmax(-1)
                 if plan is not None:  # only the planned operation's choices
                     keep = torch.full_like(scores, -math.inf)
@@ -843,7 +944,7 @@ class Reasoner:
                 top = flat.topk(min(config.expansions * 2, flat.numel()))
                 size = entries.shape[0]
                 pool_values = pool.values + values
-                chosen = []  # (score, op, left, right, value): the best that execute
+                taken = 0
                 for score, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                     op, rest = divmod(index, size * size)
                     left, right = divmod(rest, size)
@@ -853,26 +954,28 @@ class Reasoner:
                         value = apply(Op(OPS[op]), [pool_values[left], pool_values[right]])
                     except ExecutionError:
                         continue
-                    chosen.append((score, op, left, right, value))
-                    if len(chosen) >= config.expansions:
+                    chosen.append((hypothesis, score, op, left, right, value))
+                    taken += 1
+                    if taken >= config.expansions:
                         break
-                if not chosen:
-                    continue
-                # their result vectors and stop decisions in one batch
-                produced = model.results([item[1] for item in chosen],
-                                         entries[[item[2] for item in chosen]],
-                                         entries[[item[3] for item in chosen]])
-                stops = model.stop_logit(produced, context)
-                stop_logs = nn.functional.logsigmoid(stops).tolist()
-                go_logs = nn.functional.logsigmoid(-stops).tolist()
-                for (score, op, left, right, value), vector, stop_log, go_log in zip(
-                        chosen, produced, stop_logs, go_logs, strict=True):
-                    new_steps = [*steps, (op, left, right)]
-                    if plan is None or number == len(plan) - 1:
-                        finished.append(self._finish(new_steps, [*values, value],
-                                                     log_prob + score + stop_log, pool, config))
-                    expanded.append((log_prob + score + go_log, new_steps, [*values, value],
-                                     [*vectors, vector], used | {left, right}))
+            if not chosen:
+                break
+            produced = model.results([item[2] for item in chosen],
+                                     torch.stack([pools[item[0]][item[3]] for item in chosen]),
+                                     torch.stack([pools[item[0]][item[4]] for item in chosen]))
+            stops = model.stop_logit(produced, torch.stack([contexts[item[0]] for item in chosen]))
+            stop_logs = nn.functional.logsigmoid(stops).tolist()
+            go_logs = nn.functional.logsigmoid(-stops).tolist()
+            expanded = []
+            for (hypothesis, score, op, left, right, value), vector, stop_log, go_log in zip(
+                    chosen, produced, stop_logs, go_logs, strict=True):
+                log_prob, steps, values, vectors, used = beam[hypothesis]
+                new_steps = [*steps, (op, left, right)]
+                if plan is None or number == len(plan) - 1:
+                    finished.append(self._finish(new_steps, [*values, value],
+                                                 log_prob + score + stop_log, pool, config))
+                expanded.append((log_prob + score + go_log, new_steps, [*values, value],
+                                 [*vectors, vector], used | {left, right}))
             if not expanded:
                 break
             expanded.sort(key=lambda hypothesis: -hypothesis[0])
