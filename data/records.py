@@ -155,6 +155,7 @@ class EvalRecord(Record):
     predicted_ops: list[str] = []  # the classifier's best op on each gold step's group
     gold_steps: int | None = None
     oracle_correct: dict[str, bool] = {}  # stage -> correct with stages up to it replaced
+    meta: dict[str, str | int | None] = {}  # the problem's (MATH: subject, level, unique_id)
 
 
 _MATH_MARKS = ("\\(", "\\[", "\\frac", "^{")

@@ -29,7 +29,9 @@ results.json (schema 1):
   oracle_classifier, oracle_extractor: accuracy over the labelled problems},
   op_confusion {gold op: {predicted op: count}} (the classifier on gold groups; for the
   reasoner, its program's operations in step order),
-  accuracy_by_steps {gold step count: {n, correct}}, seconds, problems_per_s, search (config).
+  accuracy_by_steps {gold step count: {n, correct}}, seconds, problems_per_s, search (config);
+  for MATH (problems with a subject), by_subject {subject: {n, correct, accuracy,
+  by_level: {level: {n, correct, accuracy}}}}.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ def _record(dataset: str, item: GoldProblem, prediction: SolveResult) -> EvalRec
                  for step in prediction.steps],
         beam=beam, beam_hit=hit, spans=prediction.spans,
         beam_verifier=[entry["verifier"] for entry in prediction.beam if "verifier" in entry],
+        meta=item.problem.meta,
         attribution="" if correct else
         ("invalid_input" if prediction.status == "invalid" else ""))
 
@@ -263,7 +266,7 @@ def summarize(dataset: str, records: Sequence[EvalRecord]) -> dict[str, Any]:
         entry = by_steps.setdefault(record.gold_steps or 0, {"n": 0, "correct": 0})
         entry["n"] += 1
         entry["correct"] += record.correct
-    return {
+    summary = {
         "schema": SCHEMA_VERSION, "dataset": dataset, "n": n, "correct": correct,
         "accuracy": _share(correct, n),
         "beam_hit": _share(sum(record.beam_hit for record in records), n),
@@ -276,6 +279,30 @@ def summarize(dataset: str, records: Sequence[EvalRecord]) -> dict[str, Any]:
         "op_confusion": {gold: dict(counts) for gold, counts in sorted(confusion.items())},
         "accuracy_by_steps": {str(steps): entry for steps, entry in sorted(by_steps.items())},
     }
+    if any(record.meta.get("subject") for record in records):
+        summary["by_subject"] = by_subject_and_level(records)
+    return summary
+
+
+def by_subject_and_level(records: Sequence[EvalRecord]) -> dict[str, dict[str, Any]]:
+    """{subject: {n, correct, accuracy, by_level: {level: {n, correct, accuracy}}}} from each
+    record's problem metadata (MATH's `subject` and `level`; "?" where MATH has none)."""
+    table: dict[str, dict[str, Any]] = {}
+    for record in records:
+        subject = str(record.meta.get("subject") or "?")
+        level = record.meta.get("level")
+        entry = table.setdefault(subject, {"n": 0, "correct": 0, "by_level": {}})
+        cell = entry["by_level"].setdefault("?" if level is None else str(level),
+                                            {"n": 0, "correct": 0})
+        for counts in (entry, cell):
+            counts["n"] += 1
+            counts["correct"] += record.correct
+    for entry in table.values():
+        entry["accuracy"] = _share(entry["correct"], entry["n"])
+        entry["by_level"] = dict(sorted(entry["by_level"].items()))
+        for cell in entry["by_level"].values():
+            cell["accuracy"] = _share(cell["correct"], cell["n"])
+    return dict(sorted(table.items()))
 
 
 def _share(part: int, whole: int) -> float:

@@ -1,6 +1,7 @@
 """The error-attribution report: one self-contained HTML page built from an eval's records.
 
-It shows the summary (accuracy, beam hit, accuracy by track), the attribution table, three plots
+It shows the summary (accuracy, beam hit, accuracy by track and, for MATH, by subject and
+level), the attribution table, three plots
 (accuracy as stages are replaced by oracles, the classifier's operation confusion matrix on gold
 groups, accuracy by number of gold steps; matplotlib figures inlined as SVG), then each failure:
 the problem text with the predicted spans shaded and the gold spans underlined, and the
@@ -152,6 +153,19 @@ def render_report(records: Sequence[EvalRecord], summary: dict[str, Any]) -> str
     legend = "".join(f'<span style="background:{colour}40">shaded: predicted {tag}</span>'
                      f'<span style="border-bottom:3px solid {colour}">underlined: gold {tag}'
                      f"</span>" for tag, colour in TAG_COLOURS.items())
+    subjects = ""
+    if summary.get("by_subject"):
+        levels = sorted({level for entry in summary["by_subject"].values()
+                         for level in entry["by_level"]})
+
+        def cell(counts: dict[str, Any] | None) -> str:
+            return "" if counts is None else \
+                f"{counts['correct']}/{counts['n']} ({counts['correct'] / counts['n']:.0%})"
+
+        rows = [(subject, *(cell(entry["by_level"].get(level)) for level in levels), cell(entry))
+                for subject, entry in summary["by_subject"].items()]
+        subjects = ("<h2>By subject and level (correct / problems)</h2>"
+                    + _table(rows, ("subject", *(f"level {level}" for level in levels), "all")))
     shown = "".join(_failure(record) for record in failures[:MAX_FAILURES_SHOWN])
     more = len(failures) - MAX_FAILURES_SHOWN
     return f"""<!doctype html>
@@ -162,6 +176,7 @@ def render_report(records: Sequence[EvalRecord], summary: dict[str, Any]) -> str
 beam hit {summary['beam_hit']:.3f}, invalid inputs {summary['invalid']},
 no answer {summary['no_answer']}. No gold answer reached inference.</p>
 <h2>By track</h2>{_table(tracks, ("track", "n", "correct", "accuracy"))}
+{subjects}
 <h2>Error attribution (first stage that went wrong)</h2>
 {_table(attribution, ("stage", "failures", "share"))}
 <div class="plots">{"".join(plots)}</div>

@@ -73,3 +73,35 @@ def test_math_tracks_on_shared_train_against_gold():
     assert correct >= 10
     assert {result.track for result in results if result.status == "ok"} <= {"direct",
                                                                              "structure"}
+
+
+def test_math_eval_reports_accuracy_by_subject_and_level(tmp_path):
+    """Evaluation groups MATH problems by their subject and level. Worked example: four
+    direct-track problems whose gold answers were computed by hand, one of them given a wrong
+    gold answer on purpose (1/2 + 1/3 is 5/6, not 1/6), one with no level (as two MATH rows)."""
+    from mycelium.data.gold import Gold, GoldProblem
+    from mycelium.evaluation.evaluate import evaluate, write_eval
+
+    def item(text, answer, subject, level):
+        problem = Problem.create("math", text, subject=subject, level=level)
+        return GoldProblem(problem=problem,
+                           gold=Gold(problem_id=problem.id, answer=answer, solution=""))
+
+    items = [
+        item("Compute $\\dbinom{8}{4}$.", "70", "Counting & Probability", 2),
+        item("Compute $\\dbinom{5}{2}$.", "10", "Counting & Probability", None),  # 5*4/2
+        item("Solve for $x$: $2x + 3 = 11$.", "4", "Algebra", 1),
+        item("What is $\\frac{1}{2} + \\frac{1}{3}$?", "\\frac{1}{6}", "Algebra", 1),
+    ]
+    records, summary = evaluate("math", items, None)
+    assert [record.correct for record in records] == [True, True, True, False]
+    assert summary["by_subject"] == {
+        "Algebra": {"n": 2, "correct": 1, "accuracy": 0.5,
+                    "by_level": {"1": {"n": 2, "correct": 1, "accuracy": 0.5}}},
+        "Counting & Probability": {"n": 2, "correct": 2, "accuracy": 1.0,
+                                   "by_level": {"2": {"n": 1, "correct": 1, "accuracy": 1.0},
+                                                "?": {"n": 1, "correct": 1, "accuracy": 1.0}}},
+    }
+    write_eval(tmp_path, records, summary)
+    page = (tmp_path / "report.html").read_text()
+    assert "By subject and level" in page and "1/2 (50%)" in page
