@@ -75,8 +75,12 @@ def row_to_gold_problem(dataset: str, row: Mapping[str, Any]) -> GoldProblem:
     missing = [name for name in REQUIRED_FIELDS[dataset] if not isinstance(row.get(name), str)]
     if missing:
         expected = ", ".join(REQUIRED_FIELDS[dataset])
+        # a whole file of the other dataset is the usual cause: say which flag reads it
+        other = [name for name, fields in REQUIRED_FIELDS.items() if name != dataset
+                 and all(isinstance(row.get(field), str) for field in fields)]
+        hint = f"; it has a {other[0]} row's fields: pass --dataset {other[0]}" if other else ""
         raise ValueError(f"missing or non-text field(s) {', '.join(missing)} (a {dataset} row "
-                         f"needs {expected})")
+                         f"needs {expected}{hint})")
     if dataset == "gsm8k":
         text = row["question"]
         try:

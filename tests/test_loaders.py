@@ -179,6 +179,14 @@ def test_missing_field_names_it_and_what_a_row_needs(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "solution" in message
     assert "needs problem, solution, answer" in message
+    assert "--dataset" not in message  # a row of neither dataset: no guess
+
+    # a MATH row read as GSM8K (the default dataset): the message names the flag that reads it
+    whole_math = write_jsonl(tmp_path / "whole.jsonl",
+                             [{"problem": "p", "solution": "s", "answer": "1"}])
+    with pytest.raises(BadRowError) as caught:
+        load_problems("gsm8k", whole_math)
+    assert "pass --dataset math" in str(caught.value)
 
 
 def test_non_numeric_gsm8k_answer_is_a_bad_row(tmp_path: Path) -> None:
