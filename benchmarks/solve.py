@@ -122,8 +122,9 @@ def main() -> None:
         results = solve_word_problems(problems, specialists)
         pipeline_s = time.perf_counter() - started
         answered = sum(result.status == "ok" for result in results)
-        progress(f"  {pipeline_s:.1f} s, {answered} answered (beam width "
-                 f"{SearchConfig().beam_width}, the default)")
+        default_width = SearchConfig().beam_width
+        progress(f"  {pipeline_s:.1f} s, {answered} answered (beam width {default_width}, "
+                 "the default)")
         width_seconds = {}
         for width in widths:
             started = time.perf_counter()
@@ -149,7 +150,7 @@ def main() -> None:
         "cot_seconds_per_problem": round(sum(cot) / len(cot), 2),
         "problems": len(problems), "cot_problems": len(cot), "answered": answered,
         "specialists": origin, "torch_threads": torch.get_num_threads(),
-        "source": str(source), "beam_width": SearchConfig().beam_width,
+        "source": str(source), "beam_width": default_width,
         "by_beam_width": {str(width): {
             "problems_per_s": round(len(problems) / seconds, 3),
             "seconds_per_problem": round(seconds / len(problems), 4),

@@ -160,7 +160,7 @@ def render_report(records: Sequence[EvalRecord], summary: dict[str, Any]) -> str
 
         def cell(counts: dict[str, Any] | None) -> str:
             return "" if counts is None else \
-                f"{counts['correct']}/{counts['n']} ({counts['correct'] / counts['n']:.0%})"
+                f"{counts['correct']}/{counts['n']} ({counts['accuracy']:.0%})"
 
         rows = [(subject, *(cell(entry["by_level"].get(level)) for level in levels), cell(entry))
                 for subject, entry in summary["by_subject"].items()]

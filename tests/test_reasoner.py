@@ -237,7 +237,8 @@ def test_literal_pairs_are_skipped_and_every_other_score_is_the_full_ones(traine
 def test_the_search_s_cached_scores_are_step_scores_over_the_current_pool(trained):
     """The search scores a step from projections of the static entries computed once per
     problem, corrected for the "used" vector by rank-one terms. The reference is the plain
-    computation: `step_scores` over `current_pool`, for several steps, with entries used among
+    computation: `step_scores` over the pool written out by hand (which `current_pool` also
+    builds), for several steps, with entries used among
     the static ones and among the results, and the literal block skipped. The model's "used",
     "agreement" and age weights are randomised so that every correction term matters."""
     import copy
@@ -256,7 +257,14 @@ def test_the_search_s_cached_scores_are_step_scores_over_the_current_pool(traine
         scorer = CachedStepScores(model, static)
         for step, done, used in ((0, 0, set()), (1, 1, {2}), (2, 2, {2, 5, 24}),
                                  (3, 3, {0, 23, 25, 26}), (2, 2, {4})):
-            entries = current_pool(static, results[:done], used, model)
+            # the pool written out by hand: static rows, then results plus their age (the
+            # newest is age 0), then "used" on every entry a step took
+            rows = [static] + [results[index] + model.age.weight[done - 1 - index]
+                               for index in range(done)]
+            entries = torch.cat([rows[0], *(row[None] for row in rows[1:])])
+            for entry in used:
+                entries[entry] = entries[entry] + model.used
+            torch.testing.assert_close(current_pool(static, results[:done], used, model), entries)
             expected, expected_context = model.step_scores(entries, problem, step, literals)
             scores, context, pool = scorer(results[:done], used, problem, step, literals)
             torch.testing.assert_close(pool, entries)

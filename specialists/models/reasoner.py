@@ -389,16 +389,30 @@ def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[in
                  model: ReasonerModel) -> torch.Tensor:
     """The pool at a step: static entries, then earlier results (with their age), with the
     "used" vector on every entry an earlier step took as an argument."""
-    rows = [static]
+    size = static.shape[0]
+    entries = mark_used(static, [entry for entry in used if entry < size], model)
     if results:
-        ages = torch.arange(len(results) - 1, -1, -1, device=static.device).clamp(max=MAX_AGE - 1)
-        rows.append(torch.stack(results) + model.age(ages))
-    entries = torch.cat(rows)
-    if used:
-        flags = torch.zeros(entries.shape[0], 1, device=static.device)
-        flags[sorted(used)] = 1.0
-        entries = entries + flags * model.used
+        entries = torch.cat([entries, result_rows(results, used, size, model)])
     return entries
+
+
+def mark_used(rows: torch.Tensor, taken: list[int], model: ReasonerModel) -> torch.Tensor:
+    """`rows` with the "used" vector added to those at the indices `taken`."""
+    if not taken:
+        return rows
+    flags = rows.new_zeros(rows.shape[0], 1)
+    flags[sorted(taken)] = 1.0
+    return rows + flags * model.used
+
+
+def result_rows(results: list[torch.Tensor], used: set[int], offset: int,
+                model: ReasonerModel) -> torch.Tensor:
+    """The pool rows of earlier results (pool entries `offset`, `offset` + 1, ...): each
+    result's vector plus its age, and the "used" vector where a later step took it."""
+    ages = torch.arange(len(results) - 1, -1, -1, device=results[0].device) \
+        .clamp(max=MAX_AGE - 1)
+    return mark_used(torch.stack(results) + model.age(ages),
+                     [entry - offset for entry in used if entry >= offset], model)
 
 
 class CachedStepScores:
@@ -448,16 +462,10 @@ class CachedStepScores:
             #   = e_i a e_j + f_j e_i a u + f_i u a e_j + f_i f_j u a u
             agreement = (agreement + self.cross[:, :, None] * cols + rows * self.cross[:, None, :]
                          + self.used_used.view(ops, 1, 1) * rows * cols)
-            entries = static + flags[:, None] * model.used
+            entries = mark_used(static, taken, model)
         if results:
             count = len(results)
-            ages = torch.arange(count - 1, -1, -1, device=static.device).clamp(max=MAX_AGE - 1)
-            computed = torch.stack(results) + model.age(ages)
-            again = sorted(entry - n for entry in used if entry >= n)
-            if again:
-                flags = computed.new_zeros(count)
-                flags[again] = 1.0
-                computed = computed + flags[:, None] * model.used
+            computed = result_rows(results, used, n, model)
             first = torch.cat([first, model.left(computed).view(count, ops, size)
                                .transpose(0, 1)], dim=1)
             second = torch.cat([second, model.right(computed).view(count, ops, size)
@@ -930,12 +938,12 @@ class Reasoner:
             # every hypothesis's best choices that execute: (hypothesis, score, op, left,
             # right, value); their result vectors and stop decisions then in one batch
             chosen: list[tuple[int, float, int, int, int, Fraction]] = []
-            contexts, pools = [], []
+            contexts, entries_of = [], []
             for hypothesis, (_, _, values, vectors, used) in enumerate(beam):
                 scores, context, entries = scorer(vectors, used, problem, number, pool.literals,
                                                   tokens, vectors[-1] if vectors else None)
                 contexts.append(context)
-                pools.append(entries)
+                entries_of.append(entries)
                 flat = scores.reshape(-1).log_softmax(-1)
                 if plan is not None:  # only the planned operation's choices
                     keep = torch.full_like(scores, -math.inf)
@@ -961,8 +969,8 @@ class Reasoner:
             if not chosen:
                 break
             produced = model.results([item[2] for item in chosen],
-                                     torch.stack([pools[item[0]][item[3]] for item in chosen]),
-                                     torch.stack([pools[item[0]][item[4]] for item in chosen]))
+                                     torch.stack([entries_of[item[0]][item[3]] for item in chosen]),
+                                     torch.stack([entries_of[item[0]][item[4]] for item in chosen]))
             stops = model.stop_logit(produced, torch.stack([contexts[item[0]] for item in chosen]))
             stop_logs = nn.functional.logsigmoid(stops).tolist()
             go_logs = nn.functional.logsigmoid(-stops).tolist()
@@ -976,8 +984,6 @@ class Reasoner:
                                                  log_prob + score + stop_log, pool, config))
                 expanded.append((log_prob + score + go_log, new_steps, [*values, value],
                                  [*vectors, vector], used | {left, right}))
-            if not expanded:
-                break
             expanded.sort(key=lambda hypothesis: -hypothesis[0])
             beam = expanded[:config.beam_width]
             best_finished = max((f.total for f in finished), default=-math.inf)
