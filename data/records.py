@@ -111,8 +111,9 @@ class SolveResult(Record):
     "direct" (a MATH problem that is one expression or equation, evaluated by sympy) or
     "structure" (MATH clause roles -> a sympy program). `answer` is exact: "18", "3/4", or LaTeX
     for MATH. `steps` is the program in readable form, each step with the problem words it came
-    from; `beam` the other finished candidates, best first; `spans` the tagged (start, end, tag)
-    char spans.
+    from; `beam` the finished candidates, best first (each its answer, score, verifier p(right)
+    where one ranked, readable `program` and executable `program_json`); `spans` the tagged
+    (start, end, tag) char spans.
     """
 
     problem_id: str

@@ -278,12 +278,18 @@ def _result(common: dict[str, Any], best: Any, reason: str, assemble_one: Any,
         return SolveResult(status="no_answer", reason=error.reason, **common)
     return SolveResult(status="ok", answer=format_number(value), program=program.to_json(),
                        steps=steps_of(program),
-                       beam=[{"answer": format_number(found.answer),
-                              "score": round(found.total, 4),
-                              **({"verifier": round(found.verifier, 4)}
-                                 if getattr(found, "verifier", None) is not None else {}),
-                              "program": assemble_one(found).render()} for found in beam],
+                       beam=[_beam_entry(found, assemble_one(found)) for found in beam],
                        **common)
+
+
+def _beam_entry(found: Any, program: Program) -> dict[str, Any]:
+    """One finished candidate of a SolveResult's beam: its answer, search score, verifier
+    p(right) where one ranked, the program in readable form and as JSON (what a round's
+    student_solve re-labels when this candidate, not the chosen one, reaches the gold answer)."""
+    return {"answer": format_number(found.answer), "score": round(found.total, 4),
+            **({"verifier": round(found.verifier, 4)}
+               if getattr(found, "verifier", None) is not None else {}),
+            "program": program.render(), "program_json": program.to_json()}
 
 
 def result_from_search(problem: Problem, layout: Layout, found: SearchResult,

@@ -100,6 +100,10 @@ class StudentSettings(_Strict):
     warm_start: bool = False
     # the evaluation metric that picks the kept epoch (TrainConfig.select_by)
     select_by: str = TrainConfig.select_by
+    # round >= 2, stage student_solve: which of the students' programs for a train problem
+    # become traces: "chosen" (the answer they give, when it equals gold) or "beam" (every
+    # distinct finished program of the beam that executes to the gold answer, chosen or not)
+    solve_traces: Literal["chosen", "beam"] = "chosen"
 
     @model_validator(mode="after")
     def _verifier_ranks_the_reasoner(self) -> StudentSettings:

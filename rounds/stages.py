@@ -26,7 +26,7 @@ from mycelium.data.progress import tenths
 from mycelium.data.records import normalize_text
 from mycelium.data.splits import is_dev, to_row
 from mycelium.rounds.markers import Shard, shards
-from mycelium.rounds.store import merge_traces
+from mycelium.rounds.store import merge_traces, trace_key
 
 if TYPE_CHECKING:
     from mycelium.rounds.round import Log, RoundPlan
@@ -83,13 +83,13 @@ def _set_threads(plan: RoundPlan) -> None:
 def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> dict[str, Any]:
     """The previous round's students solve this shard's train problems (no gold answer reaches
     them); a program whose answer equals the gold answer becomes a `student` trace if its labels
-    re-execute to it."""
+    re-execute to it. `students.solve_traces` says which programs are looked at: the chosen
+    one, or every distinct program of the finished beam (a problem the students rank wrong can
+    still give a trace when a lower candidate reaches the gold answer)."""
     from mycelium.data.errors import Dropped
     from mycelium.evaluation.evaluate import answers_match
     from mycelium.inference.solve import solve_in_chunks
     from mycelium.signals.clauses import clause_spans_many
-    from mycelium.solver.program import Program
-    from mycelium.specialists.labels.gsm8k import labels_from_program
     from mycelium.specialists.registry import Specialists
 
     _set_threads(plan)
@@ -99,31 +99,82 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
     results = solve_in_chunks([item.problem for item in items], specialists,
                               _search_config(plan), progress=tenths(log),
                               stage=f"student_solve[{shard.rank}]")
-    solved = [item for item, result in zip(items, results, strict=True)
-              if answers_match(plan.config.dataset, item.gold.answer, result.answer)]
-    clauses = dict(zip((item.problem.id for item in solved),
-                       clause_spans_many(item.problem.text for item in solved), strict=True))
+    candidates = {item.problem.id: _programs_reaching_gold(
+                      result, plan.config.students.solve_traces,
+                      lambda answer, item=item: answers_match(plan.config.dataset,
+                                                              item.gold.answer, answer))
+                  for item, result in zip(items, results, strict=True)}
+    with_candidates = [item for item in items if candidates[item.problem.id]]
+    clauses = dict(zip((item.problem.id for item in with_candidates),
+                       clause_spans_many(item.problem.text for item in with_candidates),
+                       strict=True))
     outcomes, rows = [], []
     counts: Counter = Counter()
     for item, result in zip(items, results, strict=True):
+        correct = answers_match(plan.config.dataset, item.gold.answer, result.answer)
         outcome = {"problem_id": item.problem.id, "status": result.status,
-                   "answer": result.answer, "correct": False, "validated": False}
-        if item.problem.id in clauses:
-            outcome["correct"] = True
+                   "answer": result.answer, "correct": correct, "validated": False,
+                   "traces": 0}
+        seen: set[str] = set()
+        for program in candidates[item.problem.id]:
             try:
-                row = labels_from_program(item, Program.from_json(result.program),
-                                          source="student", clauses=clauses[item.problem.id])
-                rows.append(replace(row, round=plan.round,
-                                    config_hash=plan.config.result_hash()))
-                outcome["validated"] = True
+                row = _student_trace(plan, item, program, clauses[item.problem.id])
             except Dropped as drop:
-                outcome["drop"] = drop.reason
-        counts["correct" if outcome["correct"] else "failed"] += 1
+                outcome.setdefault("drop", drop.reason)
+                continue
+            if trace_key(row) not in seen:
+                seen.add(trace_key(row))
+                rows.append(row)
+        outcome["traces"] = len(seen)
+        outcome["validated"] = bool(seen)
+        counts["correct" if correct else "failed"] += 1
         counts["validated"] += outcome["validated"]
+        counts["validated_not_chosen"] += outcome["validated"] and not correct
+        counts["traces"] += len(seen)
         outcomes.append(outcome)
     write_jsonl_atomic(out / "rows.jsonl", (row.to_row() for row in rows))
     write_jsonl_atomic(out / "solutions.jsonl", outcomes)
     return {"problems": len(items), **counts}
+
+
+def _programs_reaching_gold(result: Any, which: str, reaches_gold: Any) -> list[Any]:
+    """The students' programs for one train problem whose answer `reaches_gold`: the chosen
+    program, then (which == "beam") the beam's other finished programs, best first, each
+    once: programs that compute the same expression (steps or ADD/MUL arguments in another
+    order: Program.expression_key) count once, the better ranked kept, since training already
+    scores both orders of a commutative step as right; a beam program that holds the answer
+    before its last step is left out."""
+    from mycelium.solver.executor import ExecutionError, execute_steps
+    from mycelium.solver.program import Program
+
+    def detours(program: Program) -> bool:
+        """True when a step before the last already holds the answer: the rest is a detour
+        that lands back on it (`s3 = DIV(s2, 5); s4 = MUL(5, s3)`), right by accident."""
+        try:
+            values = execute_steps(program)
+        except ExecutionError:
+            return True
+        return values[-1] in values[:-1]
+
+    unique: dict[str, Program] = {}
+    if result.program is not None and reaches_gold(result.answer):
+        chosen = Program.from_json(result.program)
+        unique[chosen.expression_key()] = chosen
+    if which == "beam":
+        for entry in result.beam:
+            if "program_json" in entry and reaches_gold(entry["answer"]):
+                program = Program.from_json(entry["program_json"])
+                if program.steps and not detours(program):
+                    unique.setdefault(program.expression_key(), program)
+    return list(unique.values())
+
+
+def _student_trace(plan: RoundPlan, item: GoldProblem, program: Any, clauses: Any) -> Any:
+    """A student program's labels (raises Dropped when they do not re-execute to gold)."""
+    from mycelium.specialists.labels.gsm8k import labels_from_program
+
+    row = labels_from_program(item, program, source="student", clauses=clauses)
+    return replace(row, round=plan.round, config_hash=plan.config.result_hash())
 
 
 def teacher_problems(plan: RoundPlan) -> list[GoldProblem]:

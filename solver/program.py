@@ -35,6 +35,7 @@ class Op(StrEnum):
     FLOOR = "FLOOR"  # "how many whole boxes": 15.36 -> 15
 
 
+_ASSOCIATIVE = frozenset({Op.ADD, Op.MUL})  # argument order and grouping do not matter
 ARITY: dict[Op, tuple[int, int | None]] = {
     Op.ADD: (2, None), Op.MUL: (2, None),
     Op.SUB: (2, 2), Op.DIV: (2, 2), Op.POW: (2, 2), Op.MOD: (2, 2), Op.FLOOR_DIV: (2, 2),
@@ -133,6 +134,41 @@ class Program:
 
     def leaves(self) -> list[Arg]:
         return [arg for step in self.steps for arg in step.args]
+
+    def expression_key(self) -> str:
+        """The answer's expression tree as text, the same for programs that differ only in the
+        order of their steps, the order of ADD's or MUL's arguments, how an ADD or MUL chain
+        is grouped, or steps the answer does not use: `MUL(2, 16) + MUL(8, 2)` and
+        `MUL(2, 8) + MUL(16, 2)` over the same mentions share one key. Problem numbers are
+        named by their span, so two mentions of one value stay apart."""
+        operands: list[list[str]] = []  # per step: its argument keys, same-op chains flattened
+
+        def key(arg: Arg) -> str:
+            match arg:
+                case Quantity(start=start, end=end):
+                    return f"q{start}:{end}"
+                case Constant(name=name):
+                    return f"c:{name}"
+                case Literal(value=value):
+                    return f"l:{value}"
+                case StepRef(index=index):
+                    return node(index)
+            raise TypeError(f"not a program argument: {arg!r}")
+
+        def node(index: int) -> str:
+            step = self.steps[index]
+            return f"{step.op.value}({','.join(operands[index])})"
+
+        for step in self.steps:
+            keys: list[str] = []
+            for arg in step.args:
+                if (step.op in _ASSOCIATIVE and isinstance(arg, StepRef)
+                        and self.steps[arg.index].op == step.op):
+                    keys += operands[arg.index]
+                else:
+                    keys.append(key(arg))
+            operands.append(sorted(keys) if step.op in _ASSOCIATIVE else keys)
+        return node(len(self.steps) - 1) if self.steps else ""
 
     def to_json(self) -> dict[str, Any]:
         return {"steps": [
