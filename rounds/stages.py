@@ -99,7 +99,7 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
     results = solve_in_chunks([item.problem for item in items], specialists,
                               _search_config(plan), progress=tenths(log),
                               stage=f"student_solve[{shard.rank}]")
-    candidates = {item.problem.id: _programs_reaching_gold(
+    candidates = {item.problem.id: programs_reaching_gold(
                       result, plan.config.students.solve_traces,
                       lambda answer, item=item: answers_match(plan.config.dataset,
                                                               item.gold.answer, answer))
@@ -137,7 +137,7 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
     return {"problems": len(items), **counts}
 
 
-def _programs_reaching_gold(result: Any, which: str, reaches_gold: Any) -> list[Any]:
+def programs_reaching_gold(result: Any, which: str, reaches_gold: Any) -> list[Any]:
     """The students' programs for one train problem whose answer `reaches_gold`: the chosen
     program, then (which == "beam") the beam's other finished programs, best first, each
     once: programs that compute the same expression (steps or ADD/MUL arguments in another

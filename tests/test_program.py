@@ -7,6 +7,8 @@ import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mycelium.solver.executor import ExecutionError, execute, execute_steps, with_time_limit
 from mycelium.solver.program import (
@@ -133,3 +135,75 @@ def test_time_limit_works_off_the_main_thread_and_keeps_error_types():
     thread.start()
     thread.join(60)
     assert results == ["timeout", ("unparseable", "from the worker")]
+
+
+# --------------------------------------------------------------------------- expression keys
+
+LEAVES = [Quantity(Fraction(value), start, start + 1, str(value))
+          for start, value in ((0, 3), (10, 5), (20, 3), (30, 7))]  # two mentions of 3
+
+
+def _sympy_value(program: Program):
+    """The program's answer as a sympy expression over one symbol per leaf (the reference)."""
+    import sympy
+
+    values: list = []
+    for step in program.steps:
+        args = [values[arg.index] if isinstance(arg, StepRef) else sympy.Symbol(f"x{arg.start}")
+                for arg in step.args]
+        match step.op:
+            case Op.ADD:
+                values.append(sympy.Add(*args))
+            case Op.MUL:
+                values.append(sympy.Mul(*args))
+            case Op.SUB:
+                values.append(args[0] - args[1])
+            case _:
+                values.append(args[0] / args[1])
+    return values[-1]
+
+
+@st.composite
+def programs(draw) -> Program:
+    steps: list[Step] = []
+    for index in range(draw(st.integers(1, 4))):
+        refs = [StepRef(earlier) for earlier in range(index)]
+        args = tuple(draw(st.sampled_from(LEAVES + refs)) for _ in range(2))
+        steps.append(Step(draw(st.sampled_from([Op.ADD, Op.SUB, Op.MUL, Op.DIV])), args))
+    return Program(tuple(steps))
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs(), programs(), st.randoms(use_true_random=False))
+def test_expression_keys_name_one_expression_and_ignore_argument_order(first, second, random):
+    """Programs with one key compute one expression (sympy, a symbol per mention, is the
+    reference); shuffling ADD's and MUL's arguments keeps the key."""
+    import sympy
+
+    if first.expression_key() == second.expression_key():
+        assert sympy.cancel(_sympy_value(first) - _sympy_value(second)) == 0
+    shuffled = Program(tuple(
+        Step(step.op, tuple(random.sample(step.args, len(step.args))))
+        if step.op in (Op.ADD, Op.MUL) else step for step in first.steps))
+    assert shuffled.expression_key() == first.expression_key()
+
+
+def test_expression_keys_of_worked_programs():
+    a, b, c, d = LEAVES
+    # 3*5 + 3*7, its steps in the other order and each product's factors swapped
+    one = Program((Step(Op.MUL, (a, b)), Step(Op.MUL, (c, d)), Step(Op.ADD, (StepRef(0),
+                                                                           StepRef(1)))))
+    other = Program((Step(Op.MUL, (d, c)), Step(Op.MUL, (b, a)), Step(Op.ADD, (StepRef(1),
+                                                                             StepRef(0)))))
+    assert one.expression_key() == other.expression_key()
+    # (3 + 5) + 7 and 3 + (5 + 7): one sum; a step the answer does not use changes nothing
+    left = Program((Step(Op.ADD, (a, b)), Step(Op.ADD, (StepRef(0), d))))
+    right = Program((Step(Op.MUL, (a, a)), Step(Op.ADD, (b, d)), Step(Op.ADD, (a, StepRef(1)))))
+    assert left.expression_key() == right.expression_key()
+    product_then_sum = Program((Step(Op.MUL, (a, b)), Step(Op.ADD, (StepRef(0), d))))
+    assert product_then_sum.expression_key() != left.expression_key()  # 3*5 + 7 vs 3 + 5 + 7
+    # 3 - 5 is not 5 - 3; the 3 at char 0 is not the 3 at char 20, though their values agree
+    assert (Program((Step(Op.SUB, (a, b)),)).expression_key()
+            != Program((Step(Op.SUB, (b, a)),)).expression_key())
+    assert (Program((Step(Op.ADD, (a, b)),)).expression_key()
+            != Program((Step(Op.ADD, (c, b)),)).expression_key())

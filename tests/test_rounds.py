@@ -484,3 +484,40 @@ def test_dask_workers_start_without_dask_s_malloc_trim_threshold(monkeypatch):
     finally:
         dask.config.set({key: before})
     assert list(seen.values()) == [None]
+
+
+def test_student_solve_harvests_each_right_program_of_the_beam_once():
+    """A beam whose chosen answer is wrong still gives its program that reaches the gold answer
+    (72, GSM8K's own answer for Natalia's clips); the same program with its steps and
+    arguments swapped, and a detour that reaches 72 early then wanders back, are left out."""
+    from fractions import Fraction
+
+    from mycelium.data.records import SolveResult
+    from mycelium.rounds.stages import programs_reaching_gold
+    from mycelium.solver.executor import execute
+    from mycelium.solver.program import Literal, Op, Program, Quantity, Step, StepRef
+
+    text = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many "
+            "clips in May. How many clips did Natalia sell altogether in April and May?")
+    forty_eight = Quantity(Fraction(48), text.index("48"), text.index("48") + 2, "48")
+    half = Quantity(Fraction(2), text.index("half"), text.index("half") + 4, "half")
+    wrong = Program((Step(Op.DIV, (forty_eight, half)),))
+    right = Program((Step(Op.DIV, (forty_eight, half)), Step(Op.ADD, (forty_eight, StepRef(0)))))
+    swapped = Program((Step(Op.DIV, (forty_eight, half)), Step(Op.ADD, (StepRef(0),
+                                                                        forty_eight))))
+    detour = Program((*right.steps, Step(Op.MUL, (StepRef(1), Literal(Fraction(2)))),
+                      Step(Op.DIV, (StepRef(2), Literal(Fraction(2))))))
+    beam = [{"answer": str(execute(program)), "program": program.render(),
+             "program_json": program.to_json()} for program in (wrong, right, swapped, detour)]
+    result = SolveResult(problem_id="natalia", dataset="gsm8k", status="ok", answer="24",
+                         program=wrong.to_json(), beam=beam)
+
+    def reaches_gold(answer):
+        return answer == "72"
+
+    assert programs_reaching_gold(result, "chosen", reaches_gold) == []
+    harvested = programs_reaching_gold(result, "beam", reaches_gold)
+    assert harvested == [right] and execute(harvested[0]) == 72
+    chosen_right = result.model_copy(update={"answer": "72", "program": swapped.to_json()})
+    assert programs_reaching_gold(chosen_right, "chosen", reaches_gold) == [swapped]
+    assert programs_reaching_gold(chosen_right, "beam", reaches_gold) == [swapped]
