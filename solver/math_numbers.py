@@ -40,20 +40,20 @@ _BASE = re.compile(rf"(?:in|to|into)\s+base\s*{_OPERAND}|\bbase[- ]{_OPERAND}\s+
 _COMBINED = re.compile(r"\b(sum|product)\s+of\b")
 
 
-class _Span(Protocol):
+class LatexSpan(Protocol):
     start: int
     end: int
     latex: str
 
 
-def number_candidates(text: str, spans: Sequence[_Span], objective: Span) -> list[Steps]:
+def number_candidates(text: str, spans: Sequence[LatexSpan], objective: Span) -> list[Steps]:
     """The number steps the objective clause asks for, in rule order (none when it asks for
     none of them)."""
     marked, origin = marked_text(text, spans)
     candidates: list[Steps] = []
     for pattern, build in _RULES:
         for match in pattern.finditer(marked):
-            if _overlaps(origin, match.span(), objective):
+            if overlaps(origin, match.span(), objective):
                 steps = build(match, spans)
                 if steps and steps not in candidates:
                     candidates.append(steps)
@@ -63,7 +63,7 @@ def number_candidates(text: str, spans: Sequence[_Span], objective: Span) -> lis
     return candidates
 
 
-def marked_text(text: str, spans: Sequence[_Span]) -> tuple[str, list[int]]:
+def marked_text(text: str, spans: Sequence[LatexSpan]) -> tuple[str, list[int]]:
     """`text` lowercased with each math span as "@k@", and for each of its characters the
     position in `text` it stands for (a marker: the span's start)."""
     pieces: list[str] = []
@@ -81,7 +81,7 @@ def marked_text(text: str, spans: Sequence[_Span]) -> tuple[str, list[int]]:
     return "".join(pieces), origin
 
 
-def _overlaps(origin: list[int], found: Span, clause: Span) -> bool:
+def overlaps(origin: list[int], found: Span, clause: Span) -> bool:
     start, end = origin[found[0]], origin[found[1] - 1] + 1
     return start < clause[1] and clause[0] < end
 
@@ -90,40 +90,40 @@ def _ref(token: str) -> Ref:
     return int(token.strip("@")) if token.startswith("@") else token.replace(",", "")
 
 
-def _latex(token: str, spans: Sequence[_Span]) -> str:
+def _latex(token: str, spans: Sequence[LatexSpan]) -> str:
     return spans[int(token.strip("@"))].latex if token.startswith("@") else \
         token.replace(",", "")
 
 
-def _remainder(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _remainder(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
     return (MathStep(MathOp.REMAINDER, _ref(match["a"]), operands=(_ref(match["b"]),)),)
 
 
-def _units_digit(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _units_digit(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
     return (MathStep(MathOp.REMAINDER, _ref(match["a"]), operands=("10",)),)
 
 
-def _tens_digit(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _tens_digit(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
     shifted = f"\\left\\lfloor \\frac{{{_latex(match['a'], spans)}}}{{10}} \\right\\rfloor"
     return (MathStep(MathOp.REMAINDER, shifted, operands=("10",)),)
 
 
-def _digits(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _digits(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
     pick = match["pick"] if "pick" in match.re.groupindex else "count"
     base = _ref(match["b"]) if match["b"] else "10"
     return (MathStep(MathOp.DIGITS, _ref(match["a"]), pick=pick, operands=(base,)),)
 
 
-def _listed(op: MathOp) -> Callable[[re.Match[str], Sequence[_Span]], Steps]:
-    def build(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _listed(op: MathOp) -> Callable[[re.Match[str], Sequence[LatexSpan]], Steps]:
+    def build(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
         middle = re.findall(_OPERAND, match[2] or "")
         refs = [_ref(token) for token in (match[1], *middle, match[match.re.groups])]
         return (MathStep(op, refs[0], operands=tuple(refs[1:])),)
     return build
 
 
-def _factors(op: MathOp, pick: str) -> Callable[[re.Match[str], Sequence[_Span]], Steps]:
-    def build(match: re.Match[str], spans: Sequence[_Span]) -> Steps:
+def _factors(op: MathOp, pick: str) -> Callable[[re.Match[str], Sequence[LatexSpan]], Steps]:
+    def build(match: re.Match[str], spans: Sequence[LatexSpan]) -> Steps:
         return (MathStep(op, _ref(match["a"]), pick=pick),)
     return build
 
@@ -143,7 +143,7 @@ _IN_BASE = r"(?: (?:when |if )?(?:(?:it )?is )?(?:(?:written|expressed|converted
     r"(?:in|to|into) base (?P<b>OP))?"
 _DIVISOR_WORDS = r"(?:(?:positive|distinct|whole-number|natural-number|integer|integral) )*"
 _PRIME_WORDS = r"(?:(?:distinct|different|positive) )*"
-_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], Sequence[_Span]], Steps]]] = [
+_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], Sequence[LatexSpan]], Steps]]] = [
     (_named(r"remainder (?:(?:when|if|of|after|upon) )?(?:dividing )?FILLA (?:is )?"
             r"(?:divided by|upon division by|when divided by|by) FILLB"), _remainder),
     (_named(r"(?:when|if) FILLA is divided by FILLB\s*, (?:(?:what is|find|compute) )?"
@@ -181,7 +181,7 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str], Sequence[_Span]], S
 ]
 
 
-def _pmod_spans(spans: Sequence[_Span], objective: Span) -> list[Steps]:
+def _pmod_spans(spans: Sequence[LatexSpan], objective: Span) -> list[Steps]:
     """An objective span that ends in a modulus ("$2^{2005} \\pmod{7}$"): its residue."""
     found = []
     for span in spans:
@@ -193,7 +193,7 @@ def _pmod_spans(spans: Sequence[_Span], objective: Span) -> list[Steps]:
     return found
 
 
-def _base_candidates(marked: str, origin: list[int], spans: Sequence[_Span],
+def _base_candidates(marked: str, origin: list[int], spans: Sequence[LatexSpan],
                      objective: Span) -> list[Steps]:
     """"What is $441_{10}$ in base $7$?", "Express your answer in base 8": the objective's
     value written in that base. The phrase is in the objective or after it; the value is the

@@ -44,6 +44,27 @@ otherwise:
                  ... Find $a + b + c$": -7); the `given` definitions are substituted first.
 `pick` of these and of SOLVE may also be count: how many distinct values there are.
 
+Counting and probability steps (solver/math_counting.py proposes them from the objective's
+words). Every number they read is an integer but a TRIALS chance:
+  CHOOSE         the ways to choose `operands[0]` of `target` things, times the ways to choose
+                 `operands[2]` of `operands[1]` and so on ("a subcommittee with 3 of the 8
+                 Republicans and 2 of the 6 Democrats": C(8,3) C(6,2) = 840).
+  PERMUTE        the same pairs, in order: `operands[0]` of `target` things lined up, n!/(n-k)!
+                 ("a president and a vice-president from 20 members": 380; n of n is n!).
+  ARRANGE        the orders of `target` things of which `operands` are the sizes of the groups
+                 of alike ones, n!/(m1! m2! ...) ("the letters of MISSISSIPPI": 11 with 4, 4
+                 and 2 alike, 34650).
+  DISTRIBUTE     the ways to put `target` objects into `operands[0]` boxes, `operands[1]` 1
+                 when the objects are alike (else 0), `operands[2]` 1 when the boxes are: k^n,
+                 C(n+k-1, k-1), the set partitions of n into at most k blocks, or the integer
+                 partitions of n into at most k parts.
+  TRIALS         the probability that `target` independent trials of chance `operands[2]`
+                 succeed between `operands[0]` and `operands[1]` times, both included ("a fair
+                 coin flipped 7 times, at least 5 heads": 29/128).
+  DRAW           the probability that `operands[0]` things drawn at random from `target` hold
+                 exactly `operands[2]` of a group of `operands[1]` (and `operands[4]` of a group
+                 of `operands[3]` ...), the rest from the others: a ratio of CHOOSE counts.
+
 A step whose target is a bare symbol binds that symbol to its value for the steps after it. The
 answer is the last step's value as LaTeX (`sympy.latex`; a complex number as "8+4i", which
 math-verify reads as one), the form `math_equivalent` compares.
@@ -85,6 +106,7 @@ from typing import Any
 
 import sympy
 from sympy.core.function import AppliedUndef
+from sympy.functions.combinatorial.numbers import stirling
 from sympy.polys.polyfuncs import symmetrize
 
 from mycelium.solver.executor import ExecutionError, with_time_limit
@@ -116,6 +138,9 @@ _BASE_NUMERAL = re.compile(r"(?<![A-Za-z0-9\\_^])(?=[0-9A-Z]*[0-9])([0-9A-Z]+)_\
 # Integers factored (DIVISORS, PRIME_FACTORS) up to this size: past it sympy's factorint may
 # spend minutes, and no MATH problem asks for the divisors of a larger number.
 MAX_FACTOR_BITS = 64
+# Things a counting step counts over, at most: 10,000! has 35,660 digits, under MAX_VALUE_BITS,
+# and no MATH count is over a larger set.
+MAX_COUNT_ITEMS = 10_000
 
 
 class MathOp(StrEnum):
@@ -131,11 +156,20 @@ class MathOp(StrEnum):
     BASE = "BASE"
     INTEGERS = "INTEGERS"
     VIETA = "VIETA"
+    CHOOSE = "CHOOSE"
+    PERMUTE = "PERMUTE"
+    ARRANGE = "ARRANGE"
+    DISTRIBUTE = "DISTRIBUTE"
+    TRIALS = "TRIALS"
+    DRAW = "DRAW"
 
 
 # How `render` joins a number step's operands to its target.
 _JOINS = {MathOp.REMAINDER: " by ", MathOp.GCD: ", ", MathOp.LCM: ", ", MathOp.BASE: " in base ",
-          MathOp.DIGITS: " in base ", MathOp.VIETA: " over the roots of "}
+          MathOp.DIGITS: " in base ", MathOp.VIETA: " over the roots of ",
+          MathOp.CHOOSE: " choose ", MathOp.PERMUTE: " permute ", MathOp.ARRANGE: " with alike ",
+          MathOp.DISTRIBUTE: " into ", MathOp.TRIALS: " trials succeeding ",
+          MathOp.DRAW: " drawing "}
 _PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS)
 
 
@@ -146,7 +180,8 @@ class MathStep:
     given: tuple[Ref, ...] = ()
     pick: str = "unique"  # SOLVE, DIVISORS, PRIME_FACTORS, DIGITS, INTEGERS
     form: str = "simplify"  # SIMPLIFY only
-    # REMAINDER (the divisor), GCD, LCM, DIGITS and BASE (the base), VIETA (polynomial, roots)
+    # REMAINDER (the divisor), GCD, LCM, DIGITS and BASE (the base), VIETA (polynomial, roots),
+    # the counting and probability steps (their numbers, as the module docstring lists them)
     operands: tuple[Ref, ...] = ()
 
 
@@ -211,7 +246,10 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
     wanted = {MathOp.REMAINDER: 1, MathOp.BASE: 1, MathOp.DIGITS: 1}.get(step.op)
     if wanted is not None and len(step.operands) != wanted or \
             step.op in (MathOp.GCD, MathOp.LCM) and not step.operands or \
-            step.op is MathOp.VIETA and len(step.operands) < 3:
+            step.op is MathOp.VIETA and len(step.operands) < 3 or \
+            step.op in (MathOp.CHOOSE, MathOp.PERMUTE) and len(step.operands) % 2 != 1 or \
+            step.op in (MathOp.DISTRIBUTE, MathOp.TRIALS) and len(step.operands) != 3 or \
+            step.op is MathOp.DRAW and (len(step.operands) < 3 or len(step.operands) % 2 != 1):
         raise ValueError(f"{step.op.value} with {len(step.operands)} operands")
     return step
 
@@ -243,7 +281,8 @@ def execute_math_program(program: MathProgram, expressions: Sequence[str],
     sympy_failed (sympy raised); for number steps also not_an_integer, not_positive, no_variable
     (a polynomial remainder needs one variable), not_invertible, bad_base; unreadable_series for
     an elided series whose written terms imply none; unbounded (INTEGERS without a bound);
-    not_symmetric (a VIETA target that is not)."""
+    not_symmetric (a VIETA target that is not); for counting steps not_a_count (a negative
+    count, more chosen than there are, a chance outside [0, 1]) and too_large."""
     for step in program.steps:
         for ref in (step.target, *step.given, *step.operands):
             if isinstance(ref, int) and not 0 <= ref < len(expressions):
@@ -864,6 +903,90 @@ def _vieta_step(step: MathStep, expressions: tuple[str, ...],
     return [_exact(numerator / denominator)]
 
 
+def _counts(step: MathStep, expressions: tuple[str, ...],
+            bound: dict[sympy.Symbol, sympy.Basic]) -> list[int]:
+    """The target and operands of a counting step as nonnegative integers small enough that
+    their factorials are instant."""
+    numbers = [_integer(ref, step, expressions, bound) for ref in (step.target, *step.operands)]
+    if any(number < 0 for number in numbers):
+        raise ExecutionError("not_a_count", f"{min(numbers)}")
+    if max(numbers) > MAX_COUNT_ITEMS:
+        raise ExecutionError("too_large", f"counting over {max(numbers)} things")
+    return numbers
+
+
+def _pairs(numbers: list[int]) -> list[tuple[int, int]]:
+    """(n, k) pairs, each k at most its n."""
+    pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+    if any(k > n for n, k in pairs):
+        raise ExecutionError("not_a_count", f"more chosen than there are: {pairs}")
+    return pairs
+
+
+def _choose_step(step: MathStep, expressions: tuple[str, ...],
+                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    pairs = _pairs(_counts(step, expressions, bound))
+    count = sympy.binomial if step.op is MathOp.CHOOSE else sympy.ff  # falling factorial
+    return [sympy.Mul(*(count(n, k) for n, k in pairs))]
+
+
+def _arrange_step(step: MathStep, expressions: tuple[str, ...],
+                  bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    total, *alike = _counts(step, expressions, bound)
+    if sum(alike) > total:
+        raise ExecutionError("not_a_count", f"{sum(alike)} alike of {total}")
+    return [sympy.factorial(total) / sympy.Mul(*(sympy.factorial(size) for size in alike))]
+
+
+def _distribute_step(step: MathStep, expressions: tuple[str, ...],
+                     bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    objects, boxes, objects_alike, boxes_alike = _counts(step, expressions, bound)
+    if objects_alike > 1 or boxes_alike > 1:
+        raise ExecutionError("bad_program", "DISTRIBUTE flags are 0 or 1")
+    if not objects_alike and not boxes_alike:
+        return [sympy.Integer(boxes) ** objects]
+    if objects_alike and not boxes_alike:
+        return [sympy.binomial(objects + boxes - 1, objects)]
+    if not objects_alike:  # set partitions of the objects into at most `boxes` blocks
+        return [sympy.Add(*(stirling(objects, blocks)
+                            for blocks in range(min(boxes, objects) + 1)))]
+    return [sympy.Integer(_partitions(objects, boxes))]
+
+
+def _partitions(number: int, parts: int) -> int:
+    """The partitions of `number` into at most `parts` parts (equally: into parts no larger
+    than `parts`), by the usual table over the largest part allowed."""
+    ways = [1] + [0] * number
+    for part in range(1, parts + 1):
+        for total in range(part, number + 1):
+            ways[total] += ways[total - part]
+    return ways[number]
+
+
+def _trials_step(step: MathStep, expressions: tuple[str, ...],
+                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    trials, low, high = (_integer(ref, step, expressions, bound)
+                         for ref in (step.target, *step.operands[:2]))
+    chance = _value(step.operands[2], step, expressions, bound)
+    if not isinstance(chance, sympy.Rational) or not 0 <= chance <= 1:
+        raise ExecutionError("not_a_count", f"a chance of {str(chance)[:60]}")
+    if not 0 <= low <= high <= trials or trials > MAX_COUNT_ITEMS:
+        raise ExecutionError("not_a_count", f"{low} to {high} of {trials} trials")
+    return [sympy.Add(*(sympy.binomial(trials, wins) * chance ** wins
+                        * (1 - chance) ** (trials - wins) for wins in range(low, high + 1)))]
+
+
+def _draw_step(step: MathStep, expressions: tuple[str, ...],
+               bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    total, drawn, *groups = _counts(step, expressions, bound)
+    pairs = _pairs(groups)
+    rest, rest_drawn = total - sum(n for n, _ in pairs), drawn - sum(k for _, k in pairs)
+    if drawn > total or rest < 0 or not 0 <= rest_drawn <= rest:
+        raise ExecutionError("not_a_count", f"drawing {drawn} of {total} as {pairs}")
+    favourable = sympy.Mul(*(sympy.binomial(n, k) for n, k in [*pairs, (rest, rest_drawn)]))
+    return [favourable / sympy.binomial(total, drawn)]
+
+
 def in_base(number: int, base: int) -> str:
     """`number` written in `base` with the subscript MATH answers carry ("1200_7", "-37_8",
     "A5_{12}"); in base 10 the plain numeral."""
@@ -890,7 +1013,10 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.SIMPLIFY: _evaluate_step, MathOp.REMAINDER: _remainder_step,
           MathOp.GCD: _gcd_step, MathOp.LCM: _gcd_step, MathOp.DIVISORS: _divisors_step,
           MathOp.PRIME_FACTORS: _divisors_step, MathOp.DIGITS: _digits_step,
-          MathOp.BASE: _base_step, MathOp.INTEGERS: _integers_step, MathOp.VIETA: _vieta_step}
+          MathOp.BASE: _base_step, MathOp.INTEGERS: _integers_step, MathOp.VIETA: _vieta_step,
+          MathOp.CHOOSE: _choose_step, MathOp.PERMUTE: _choose_step,
+          MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
+          MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step}
 
 
 def _latex(value: sympy.Basic) -> str:

@@ -23,7 +23,9 @@ How a problem is read:
      time, and 14 of those problems validated, mostly by accident. Unless a number rule
      (solver/math_numbers.py) reads the objective: a remainder or last digit, gcd, lcm,
      divisors, prime factors, a value in base b, whose operands may be numerals of the prose
-     ("the greatest common factor of 68 and 92"). Its candidates come first. So is an objective
+     ("the greatest common factor of 68 and 92"), or a counting rule (solver/math_counting.py:
+     choices, orders, letters of a word, balls into boxes, independent trials, random draws).
+     Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
      polynomial's named roots ("Let $a,$ $b$ be the roots of ...") come from its coefficients
@@ -53,6 +55,7 @@ from dataclasses import dataclass, field, replace
 
 from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
+from mycelium.solver.math_counting import counting_candidates
 from mycelium.solver.math_numbers import marked_text, number_candidates
 from mycelium.solver.math_program import (
     MathFacts,
@@ -271,7 +274,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
             raise Dropped("no_math_clause") from None
         raise
     numbers = [CandidateProgram(steps)
-               for steps in number_candidates(text, spans, pieces[objective])]
+               for steps in (*number_candidates(text, spans, pieces[objective]),
+                             *counting_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
