@@ -50,9 +50,7 @@ def round_summary(plan: Any) -> dict[str, Any]:
         "minutes_wall": round(wall / 60, 2),
         # every unit's time added: what one worker would take
         "minutes_summed": round(sum(stage["seconds"] for stage in stages.values()) / 60, 2),
-        "students": {key: sum(part.get(key, 0) for part in student)
-                     for key in ("problems", "correct", "validated", "failed")}
-        if student else None,
+        "students": _students_summary(student) if student else None,
         "labels": {"problems": sum(part.get("problems", 0) for part in labels),
                    "validated": sum(part.get("validated", 0) for part in labels),
                    "source": labels[0].get("source") if labels else None} if labels else None,
@@ -61,6 +59,15 @@ def round_summary(plan: Any) -> dict[str, Any]:
         "eval_report": str(plan.round_dir() / "eval" / "report.html"),
         "signals": _signals_summary(markers),
     }
+
+
+def _students_summary(shards: list[dict[str, Any]]) -> dict[str, int]:
+    """The student_solve shards added up. A shard written before beam harvesting has no
+    `traces`: it kept one trace per validated problem."""
+    summary = {key: sum(part.get(key, 0) for part in shards)
+               for key in ("problems", "correct", "validated", "failed", "validated_not_chosen")}
+    summary["traces"] = sum(part.get("traces", part.get("validated", 0)) for part in shards)
+    return summary
 
 
 def _signals_summary(markers: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
@@ -91,9 +98,14 @@ def _row(summary: dict[str, Any]) -> dict[str, str]:
         "traces in store": str(traces.get("traces", "")),
         "added": ", ".join(f"{source} {count}" for source, count in sorted(added.items()))
         or "0",
-        "students solved (train)": (f"{summary['students']['validated']}/"
+        "students solved (train)": (f"{summary['students']['correct']}/"
                                     f"{summary['students']['problems']}"
                                     if summary.get("students") else "—"),
+        # a problem the students answered wrongly still gives traces when a lower program of
+        # its beam reached the gold answer (students.solve_traces: beam)
+        "student traces (problems)": (f"{summary['students'].get('traces', 0)} "
+                                      f"({summary['students']['validated']})"
+                                      if summary.get("students") else "—"),
         "dev accuracy": (f"{evaluation['accuracy']:.4f} ({evaluation['correct']}/"
                          f"{evaluation['n']})" if "accuracy" in evaluation else ""),
         "beam hit": f"{evaluation['beam_hit']:.4f}" if "beam_hit" in evaluation else "",

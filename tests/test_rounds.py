@@ -118,6 +118,11 @@ def test_round_two_adds_student_traces_that_reach_the_gold_answer(finished_run):
     assert summary["traces"]["added"].get("student", 0) == len(students)
     assert summary["traces"]["traces"] == len(second)
     assert summary["students"]["problems"] == len(solutions)
+    assert summary["students"]["correct"] == sum(row["correct"] for row in solutions)
+    shard_rows = [line for shard in (finished_run / "round-2" / "student_solve").iterdir()
+                  for line in (shard / "rows.jsonl").read_text().splitlines()]
+    assert summary["students"]["traces"] == len(shard_rows) == sum(row["traces"]
+                                                                   for row in solutions)
     assert set(summary["stages"]) >= {"split", "student_solve", "validate", "train_tagger",
                                       "train_classifier", "train_extractor", "eval"}
 
