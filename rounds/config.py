@@ -160,6 +160,10 @@ class RoundConfig(_Strict):
 
     def result_hash(self) -> str:
         settings = self.model_dump(exclude={"world_size", "home", "name"})
+        # a setting added later is left out at its default, which keeps the behaviour of the
+        # runs before it: their folders resume instead of refusing a "changed" config
+        if settings["students"]["solve_traces"] == "chosen":
+            del settings["students"]["solve_traces"]
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -526,3 +526,19 @@ def test_student_solve_harvests_each_right_program_of_the_beam_once():
     chosen_right = result.model_copy(update={"answer": "72", "program": swapped.to_json()})
     assert programs_reaching_gold(chosen_right, "chosen", reaches_gold) == [swapped]
     assert programs_reaching_gold(chosen_right, "beam", reaches_gold) == [swapped]
+
+
+def test_harvesting_the_beam_is_another_config_and_the_default_keeps_old_run_folders(tmp_path):
+    """A run folder refuses a config whose results would differ, so `solve_traces: beam` must
+    change the result hash; `chosen` (the behaviour before the setting existed) hashes as a
+    config written before it: the settings without the key, as the earlier code dumped them."""
+    import hashlib
+
+    config = load_round_config(tiny_config(tmp_path))
+    beam = config.model_copy(update={"students": config.students.model_copy(
+        update={"solve_traces": "beam"})})
+    assert beam.result_hash() != config.result_hash()
+    before = config.model_dump(exclude={"world_size", "home", "name"})
+    del before["students"]["solve_traces"]
+    text = json.dumps(before, sort_keys=True, default=str)
+    assert config.result_hash() == hashlib.sha256(text.encode()).hexdigest()[:12]
