@@ -35,6 +35,10 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import is_local_source
 from mycelium.specialists.train_config import TrainConfig, selection_metrics
 
+# Settings added after run folders existed, by section: RoundConfig.result_hash leaves each out
+# while it holds its default. A new setting whose default keeps the old behaviour goes here.
+_ADDED_LATER: dict[str, tuple[str, ...]] = {"students": ("solve_traces",)}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -160,10 +164,13 @@ class RoundConfig(_Strict):
 
     def result_hash(self) -> str:
         settings = self.model_dump(exclude={"world_size", "home", "name"})
-        # a setting added later is left out at its default, which keeps the behaviour of the
-        # runs before it: their folders resume instead of refusing a "changed" config
-        if settings["students"]["solve_traces"] == "chosen":
-            del settings["students"]["solve_traces"]
+        # a setting added after runs were made is left out at its default (the behaviour of
+        # those runs), so their folders resume instead of refusing a "changed" config
+        for section, names in _ADDED_LATER.items():
+            model = getattr(self, section)
+            for name in names:
+                if getattr(model, name) == type(model).model_fields[name].default:
+                    del settings[section][name]
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

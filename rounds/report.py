@@ -103,7 +103,7 @@ def _row(summary: dict[str, Any]) -> dict[str, str]:
                                     if summary.get("students") else "—"),
         # a problem the students answered wrongly still gives traces when a lower program of
         # its beam reached the gold answer (students.solve_traces: beam)
-        "student traces (problems)": (f"{summary['students'].get('traces', 0)} "
+        "student traces (problems)": (f"{_students_summary([summary['students']])['traces']} "
                                       f"({summary['students']['validated']})"
                                       if summary.get("students") else "—"),
         "dev accuracy": (f"{evaluation['accuracy']:.4f} ({evaluation['correct']}/"

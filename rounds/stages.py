@@ -26,7 +26,7 @@ from mycelium.data.progress import tenths
 from mycelium.data.records import normalize_text
 from mycelium.data.splits import is_dev, to_row
 from mycelium.rounds.markers import Shard, shards
-from mycelium.rounds.store import merge_traces, trace_key
+from mycelium.rounds.store import merge_traces
 
 if TYPE_CHECKING:
     from mycelium.rounds.round import Log, RoundPlan
@@ -115,22 +115,18 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
         outcome = {"problem_id": item.problem.id, "status": result.status,
                    "answer": result.answer, "correct": correct, "validated": False,
                    "traces": 0}
-        seen: set[str] = set()
+        # the programs are distinct expressions already; the store drops any trace it holds
         for program in candidates[item.problem.id]:
             try:
-                row = _student_trace(plan, item, program, clauses[item.problem.id])
+                rows.append(_student_trace(plan, item, program, clauses[item.problem.id]))
+                outcome["traces"] += 1
             except Dropped as drop:
                 outcome.setdefault("drop", drop.reason)
-                continue
-            if trace_key(row) not in seen:
-                seen.add(trace_key(row))
-                rows.append(row)
-        outcome["traces"] = len(seen)
-        outcome["validated"] = bool(seen)
+        outcome["validated"] = outcome["traces"] > 0
         counts["correct" if correct else "failed"] += 1
         counts["validated"] += outcome["validated"]
         counts["validated_not_chosen"] += outcome["validated"] and not correct
-        counts["traces"] += len(seen)
+        counts["traces"] += outcome["traces"]
         outcomes.append(outcome)
     write_jsonl_atomic(out / "rows.jsonl", (row.to_row() for row in rows))
     write_jsonl_atomic(out / "solutions.jsonl", outcomes)
