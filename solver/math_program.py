@@ -65,6 +65,28 @@ words). Every number they read is an integer but a TRIALS chance:
                  exactly `operands[2]` of a group of `operands[1]` (and `operands[4]` of a group
                  of `operands[3]` ...), the rest from the others: a ratio of CHOOSE counts.
 
+Geometry steps (solver/math_geometry.py proposes them from the question's words): a measure of
+a named figure from its stated dimensions. `form` names the figure and so the formula
+(GEOMETRY_FORMS); `target` is its first number, `operands` the rest, in the order the formula
+lists them. Every dimension must be positive (a coordinate may be any real number):
+  AREA           circle (r), square (side), rectangle (length, width), triangle (base, height),
+                 triangle_sides (three sides, Heron), equilateral (side), trapezoid (the two
+                 bases, height), rhombus (the two diagonals), parallelogram (base, height),
+                 polygon (x1, y1, x2, y2, ...: the vertices in order, the shoelace formula).
+  PERIMETER      circle (r: the circumference), square, rectangle, rhombus (diagonals), regular
+                 (sides, side length), sides (every side: their sum), polygon (vertices).
+  VOLUME         cube (edge), box (length, width, height), cylinder (r, h), cone (r, h), sphere
+                 (r), hemisphere (r).
+  SURFACE        cube, box, cylinder (total), cylinder_lateral (the curved face), sphere,
+                 hemisphere (curved face and base).
+  LENGTH         hypotenuse (two legs), leg (hypotenuse, the other leg), distance (x1, y1, x2,
+                 y2, or three coordinates a point), diagonal (a rectangle's or box's sides).
+  POLYGON        a regular polygon's angles in degrees: interior_sum, interior, exterior (of n
+                 sides), and its sides from one angle: sides_from_interior, sides_from_exterior
+                 (an angle that gives no whole number of sides is refused).
+("How many cubic feet are in the volume of a round swimming pool which is 16 feet in diameter
+and 4 feet deep": VOLUME cylinder of 16/2 and 4, 256 pi.)
+
 A step whose target is a bare symbol binds that symbol to its value for the steps after it. The
 answer is the last step's value as LaTeX (`sympy.latex`; a complex number as "8+4i", which
 math-verify reads as one), the form `math_equivalent` compares.
@@ -162,6 +184,141 @@ class MathOp(StrEnum):
     DISTRIBUTE = "DISTRIBUTE"
     TRIALS = "TRIALS"
     DRAW = "DRAW"
+    AREA = "AREA"
+    PERIMETER = "PERIMETER"
+    VOLUME = "VOLUME"
+    SURFACE = "SURFACE"
+    LENGTH = "LENGTH"
+    POLYGON = "POLYGON"
+
+
+@dataclass(frozen=True)
+class GeometryForm:
+    """One formula of a geometry step: how many numbers it takes (`counts`; None: the vertices
+    of a polygon, coordinate pairs of three points or more) and its exact value over them."""
+
+    counts: tuple[int, ...] | None
+    formula: Callable[..., sympy.Expr]
+    # numbers that may be zero or negative (coordinates); otherwise each must be positive
+    signed: bool = False
+
+    def takes(self, count: int) -> bool:
+        if self.counts is None:
+            return count >= 6 and count % 2 == 0
+        return count in self.counts
+
+
+def _heron(a: sympy.Expr, b: sympy.Expr, c: sympy.Expr) -> sympy.Expr:
+    """A triangle's area from its sides (Heron's formula); three lengths that make no triangle
+    are refused."""
+    if not (a + b > c and a + c > b and b + c > a):
+        raise ExecutionError("not_a_measure", f"no triangle has sides {a}, {b}, {c}")
+    half = (a + b + c) / 2
+    return sympy.sqrt(half * (half - a) * (half - b) * (half - c))
+
+
+def _vertices(numbers: Sequence[sympy.Expr]) -> list[tuple[sympy.Expr, sympy.Expr]]:
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+def _shoelace(*numbers: sympy.Expr) -> sympy.Expr:
+    """The area inside the polygon whose vertices are listed in order (the shoelace formula)."""
+    points = _vertices(numbers)
+    twice = sum(x1 * y2 - x2 * y1
+                for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True))
+    return abs(twice) / 2
+
+
+def _around(*numbers: sympy.Expr) -> sympy.Expr:
+    """The perimeter of the polygon whose vertices are listed in order."""
+    points = _vertices(numbers)
+    return sum(_distance(*first, *second)
+               for first, second in zip(points, points[1:] + points[:1], strict=True))
+
+
+def _distance(*numbers: sympy.Expr) -> sympy.Expr:
+    """Between two points given by their coordinates, the first point's then the second's."""
+    half = len(numbers) // 2
+    return sympy.sqrt(sum((a - b) ** 2 for a, b in zip(numbers[:half], numbers[half:],
+                                                      strict=True)))
+
+
+def _leg(hypotenuse: sympy.Expr, leg: sympy.Expr) -> sympy.Expr:
+    if not hypotenuse > leg:
+        raise ExecutionError("not_a_measure", f"a leg {leg} of a hypotenuse {hypotenuse}")
+    return sympy.sqrt(hypotenuse ** 2 - leg ** 2)
+
+
+def _sides(angle: sympy.Expr, exterior: bool) -> sympy.Expr:
+    """A regular polygon's number of sides from one interior or exterior angle (degrees)."""
+    outside = angle if exterior else 180 - angle
+    sides = 360 / outside if outside > 0 else sympy.nan
+    if not (isinstance(sides, sympy.Integer) and sides >= 3):
+        raise ExecutionError("not_a_measure", f"no regular polygon has a {angle} degree angle")
+    return sides
+
+
+def _regular(formula: Callable[[sympy.Integer], sympy.Expr]
+             ) -> Callable[[sympy.Expr], sympy.Expr]:
+    """A regular polygon's angle formula, for a whole number of sides (3 or more) only."""
+    def angle(sides: sympy.Expr) -> sympy.Expr:
+        if not (isinstance(sides, sympy.Integer) and sides >= 3):
+            raise ExecutionError("not_a_measure", f"a polygon of {sides} sides")
+        return formula(sides)
+    return angle
+
+
+_PI = sympy.pi
+# op -> figure -> formula: the geometry steps the module docstring lists
+GEOMETRY_FORMS: dict[MathOp, dict[str, GeometryForm]] = {
+    MathOp.AREA: {
+        "circle": GeometryForm((1,), lambda r: _PI * r ** 2),
+        "square": GeometryForm((1,), lambda side: side ** 2),
+        "rectangle": GeometryForm((2,), lambda length, width: length * width),
+        "triangle": GeometryForm((2,), lambda base, height: base * height / 2),
+        "triangle_sides": GeometryForm((3,), _heron),
+        "equilateral": GeometryForm((1,), lambda side: sympy.sqrt(3) / 4 * side ** 2),
+        "trapezoid": GeometryForm((3,), lambda a, b, height: (a + b) * height / 2),
+        "rhombus": GeometryForm((2,), lambda p, q: p * q / 2),
+        "parallelogram": GeometryForm((2,), lambda base, height: base * height),
+        "polygon": GeometryForm(None, _shoelace, signed=True)},
+    MathOp.PERIMETER: {
+        "circle": GeometryForm((1,), lambda r: 2 * _PI * r),
+        "square": GeometryForm((1,), lambda side: 4 * side),
+        "rectangle": GeometryForm((2,), lambda length, width: 2 * (length + width)),
+        "rhombus": GeometryForm((2,), lambda p, q: 2 * sympy.sqrt(p ** 2 + q ** 2)),
+        "regular": GeometryForm((2,), lambda sides, side: sides * side),
+        "sides": GeometryForm((3, 4, 5, 6), lambda *sides: sympy.Add(*sides)),
+        "polygon": GeometryForm(None, _around, signed=True)},
+    MathOp.VOLUME: {
+        "cube": GeometryForm((1,), lambda edge: edge ** 3),
+        "box": GeometryForm((3,), lambda length, width, height: length * width * height),
+        "cylinder": GeometryForm((2,), lambda r, height: _PI * r ** 2 * height),
+        "cone": GeometryForm((2,), lambda r, height: _PI * r ** 2 * height / 3),
+        "sphere": GeometryForm((1,), lambda r: sympy.Rational(4, 3) * _PI * r ** 3),
+        "hemisphere": GeometryForm((1,), lambda r: sympy.Rational(2, 3) * _PI * r ** 3)},
+    MathOp.SURFACE: {
+        "cube": GeometryForm((1,), lambda edge: 6 * edge ** 2),
+        "box": GeometryForm((3,), lambda length, width, height:
+                            2 * (length * width + length * height + width * height)),
+        "cylinder": GeometryForm((2,), lambda r, height:
+                                 2 * _PI * r ** 2 + 2 * _PI * r * height),
+        "cylinder_lateral": GeometryForm((2,), lambda r, height: 2 * _PI * r * height),
+        "sphere": GeometryForm((1,), lambda r: 4 * _PI * r ** 2),
+        "hemisphere": GeometryForm((1,), lambda r: 3 * _PI * r ** 2)},
+    MathOp.LENGTH: {
+        "hypotenuse": GeometryForm((2,), lambda a, b: sympy.sqrt(a ** 2 + b ** 2)),
+        "leg": GeometryForm((2,), _leg),
+        "distance": GeometryForm((4, 6), _distance, signed=True),
+        "diagonal": GeometryForm((2, 3), lambda *sides: sympy.sqrt(
+            sympy.Add(*(side ** 2 for side in sides))))},
+    MathOp.POLYGON: {
+        "interior_sum": GeometryForm((1,), _regular(lambda sides: 180 * (sides - 2))),
+        "interior": GeometryForm((1,), _regular(lambda sides: 180 * (sides - 2) / sides)),
+        "exterior": GeometryForm((1,), _regular(lambda sides: 360 / sides)),
+        "sides_from_interior": GeometryForm((1,), lambda angle: _sides(angle, exterior=False)),
+        "sides_from_exterior": GeometryForm((1,), lambda angle: _sides(angle, exterior=True))},
+}
 
 
 # How `render` joins a number step's operands to its target.
@@ -179,7 +336,7 @@ class MathStep:
     target: Ref
     given: tuple[Ref, ...] = ()
     pick: str = "unique"  # SOLVE, DIVISORS, PRIME_FACTORS, DIGITS, INTEGERS
-    form: str = "simplify"  # SIMPLIFY only
+    form: str = "simplify"  # SIMPLIFY's form; a geometry step's figure (GEOMETRY_FORMS)
     # REMAINDER (the divisor), GCD, LCM, DIGITS and BASE (the base), VIETA (polynomial, roots),
     # the counting and probability steps (their numbers, as the module docstring lists them)
     operands: tuple[Ref, ...] = ()
@@ -228,7 +385,8 @@ class MathProgram:
                 line += " given " + ", ".join(show(ref) for ref in step.given)
             if step.op in _PICKED and step.pick != "unique":
                 line += f" ({step.pick})"
-            if step.op is MathOp.SIMPLIFY and step.form != "simplify":
+            if step.op is MathOp.SIMPLIFY and step.form != "simplify" or \
+                    step.op in GEOMETRY_FORMS:
                 line += f" ({step.form})"
             lines.append(line)
         return "\n".join(lines)
@@ -241,8 +399,12 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
     step = MathStep(MathOp(item["op"]), item["target"], tuple(item.get("given", [])),
                     item.get("pick", "unique"), item.get("form", "simplify"),
                     tuple(item.get("operands", [])))
-    if step.pick not in PICKS or step.form not in FORMS:
+    forms = GEOMETRY_FORMS.get(step.op, dict.fromkeys(FORMS))
+    if step.pick not in PICKS or step.form not in forms:
         raise ValueError(f"unknown pick {step.pick!r} or form {step.form!r}")
+    if step.op in GEOMETRY_FORMS and \
+            not GEOMETRY_FORMS[step.op][step.form].takes(1 + len(step.operands)):
+        raise ValueError(f"{step.op.value} {step.form} with {len(step.operands)} operands")
     wanted = {MathOp.REMAINDER: 1, MathOp.BASE: 1, MathOp.DIGITS: 1}.get(step.op)
     if wanted is not None and len(step.operands) != wanted or \
             step.op in (MathOp.GCD, MathOp.LCM) and not step.operands or \
@@ -282,7 +444,9 @@ def execute_math_program(program: MathProgram, expressions: Sequence[str],
     (a polynomial remainder needs one variable), not_invertible, bad_base; unreadable_series for
     an elided series whose written terms imply none; unbounded (INTEGERS without a bound);
     not_symmetric (a VIETA target that is not); for counting steps not_a_count (a negative
-    count, more chosen than there are, a chance outside [0, 1]) and too_large."""
+    count, more chosen than there are, a chance outside [0, 1]) and too_large; for geometry
+    steps not_a_measure (a dimension that is no positive number, sides that make no triangle,
+    an angle of no regular polygon)."""
     for step in program.steps:
         for ref in (step.target, *step.given, *step.operands):
             if isinstance(ref, int) and not 0 <= ref < len(expressions):
@@ -987,6 +1151,22 @@ def _draw_step(step: MathStep, expressions: tuple[str, ...],
     return [favourable / sympy.binomial(total, drawn)]
 
 
+def _geometry_step(step: MathStep, expressions: tuple[str, ...],
+                   bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    """A measure of a figure: its numbers read as EVALUATE reads a target (exact real numbers,
+    positive unless they are coordinates), then its form's formula."""
+    form = GEOMETRY_FORMS[step.op].get(step.form)
+    refs = (step.target, *step.operands)
+    if form is None or not form.takes(len(refs)):
+        raise ExecutionError("bad_program", f"{step.op.value} {step.form} of {len(refs)}")
+    numbers = [_value(ref, step, expressions, bound) for ref in refs]
+    for number in numbers:
+        if not (number.is_number and number.is_real) or \
+                not form.signed and not number.is_positive:
+            raise ExecutionError("not_a_measure", f"{str(number)[:60]} as a dimension")
+    return [_exact(form.formula(*numbers))]
+
+
 def in_base(number: int, base: int) -> str:
     """`number` written in `base` with the subscript MATH answers carry ("1200_7", "-37_8",
     "A5_{12}"); in base 10 the plain numeral."""
@@ -1016,7 +1196,8 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.BASE: _base_step, MathOp.INTEGERS: _integers_step, MathOp.VIETA: _vieta_step,
           MathOp.CHOOSE: _choose_step, MathOp.PERMUTE: _choose_step,
           MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
-          MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step}
+          MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step,
+          **dict.fromkeys(GEOMETRY_FORMS, _geometry_step)}
 
 
 def _latex(value: sympy.Basic) -> str:

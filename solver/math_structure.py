@@ -24,7 +24,9 @@ How a problem is read:
      (solver/math_numbers.py) reads the objective: a remainder or last digit, gcd, lcm,
      divisors, prime factors, a value in base b, whose operands may be numerals of the prose
      ("the greatest common factor of 68 and 92"), or a counting rule (solver/math_counting.py:
-     choices, orders, letters of a word, balls into boxes, independent trials, random draws).
+     choices, orders, letters of a word, balls into boxes, independent trials, random draws),
+     or a geometry rule (solver/math_geometry.py: an area, perimeter, volume, surface, length
+     or regular polygon's angle of one figure from the numbers the words state).
      Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
@@ -56,6 +58,7 @@ from dataclasses import dataclass, field, replace
 from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_counting import counting_candidates
+from mycelium.solver.math_geometry import geometry_candidates
 from mycelium.solver.math_numbers import marked_text, number_candidates
 from mycelium.solver.math_program import (
     MathFacts,
@@ -275,7 +278,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
         raise
     numbers = [CandidateProgram(steps)
                for steps in (*number_candidates(text, spans, pieces[objective]),
-                             *counting_candidates(text, spans, pieces[objective]))]
+                             *counting_candidates(text, spans, pieces[objective]),
+                             *geometry_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
