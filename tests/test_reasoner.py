@@ -37,6 +37,7 @@ from mycelium.specialists.models.reasoner import (
     batched_losses,
     binarize,
     current_pool,
+    repeats_a_step,
 )
 from mycelium.specialists.registry import FAMILIES, Specialists, load_specialist
 from mycelium.specialists.training import TRAINERS, TrainConfig
@@ -165,6 +166,32 @@ def test_every_finished_program_executes_to_its_answer(sample, trained):
         for program in found.finished:
             assert execute(reasoner_program(text, program)) == program.answer
         assert found.answer in {program.answer for program in found.finished}
+
+
+def test_no_finished_program_computes_a_step_twice(sample, trained):
+    # A tiny model trained for seconds proposes near-random steps, so repeats would be common
+    # without the search's rule; a program's step is a repeat when an earlier step has the same
+    # operation over the same two pool references (either order for ADD and MUL).
+    items, _ = sample
+    reasoner = trained[0].specialist
+    texts = [item.problem.text for item in items[:8]]
+    found = reasoner.solve(texts, SearchConfig(beam_width=6, kept=20, max_steps=6))
+    programs = [program for result in found for program in result.finished]
+    assert len(programs) > 20
+    for program in programs:
+        seen = set()
+        for op, left, right in program.steps:
+            key = (op, frozenset([left, right]) if op in {"ADD", "MUL"} else (left, right))
+            assert key not in seen, program.steps
+            seen.add(key)
+
+
+def test_the_repeat_rule_reads_order_only_for_sub_and_div():
+    add, sub = OPS.index("ADD"), OPS.index("SUB")
+    assert repeats_a_step([(add, 3, 7)], add, 7, 3)
+    assert not repeats_a_step([(sub, 3, 7)], sub, 7, 3)  # 7 - 3 is not 3 - 7
+    assert repeats_a_step([(sub, 3, 7)], sub, 3, 7)
+    assert not repeats_a_step([(add, 3, 7)], sub, 3, 7)
 
 
 def test_a_plan_fixes_the_operations_and_the_step_count(sample, trained):

@@ -396,6 +396,17 @@ def current_pool(static: torch.Tensor, results: list[torch.Tensor], used: set[in
     return entries
 
 
+def repeats_a_step(steps: list[tuple[int, int, int]], op: int, left: int, right: int) -> bool:
+    """Whether (op, left, right) computes what an earlier step of `steps` computed from the
+    same entries (either order for ADD and MUL). A program never needs one value twice: the
+    earlier result is in the pool. Without this rule the search padded programs with a
+    repeated step and then combined the copies ("48 + 24" twice, then their sum: dev, round 3)."""
+    commutative = OPS[op] in COMMUTATIVE
+    return any(earlier_op == op and ((a, b) == (left, right)
+                                     or (commutative and (a, b) == (right, left)))
+               for earlier_op, a, b in steps)
+
+
 def mark_used(rows: torch.Tensor, taken: list[int], model: ReasonerModel) -> torch.Tensor:
     """`rows` with the "used" vector added to those at the indices `taken`."""
     if not taken:
@@ -958,6 +969,8 @@ class Reasoner:
                     left, right = divmod(rest, size)
                     if score == -math.inf:
                         break
+                    if repeats_a_step(beam[hypothesis][1], op, left, right):
+                        continue
                     try:
                         value = apply(Op(OPS[op]), [pool_values[left], pool_values[right]])
                     except ExecutionError:
