@@ -18,6 +18,8 @@ from typing import Any
 
 from mycelium.data.errors import MyceliumError
 
+# the MATH students' sample: one equation clause, one asking clause (specialists/math_roles.py)
+MATH_SAMPLE_PROBLEM = "If $2x+3=7$, what is $x^2$?"
 SAMPLE_PROBLEM = ("Natalia sold clips to 48 of her friends in April, and then she sold half as "
                   "many clips in May. How many clips did Natalia sell altogether in April and May?")
 
@@ -102,10 +104,26 @@ def checkpoint_dirs(root: Path) -> list[Path]:
     return found
 
 
+def _math_sample_prediction(specialist: str, model: Any) -> str:
+    text = MATH_SAMPLE_PROBLEM
+    if specialist == "math_tagger":
+        scores = model.predict_logprobs([text])[0]
+        tags = [max(word, key=word.get) if word else "O" for word in scores]
+        return f"word roles: {' '.join(tags)[:120]}"
+    if specialist == "math_classifier":
+        comma = text.index(",")
+        clauses = model.predict([text], [[[(0, comma)], [(comma + 2, len(text))]]])[0]
+        return "clause roles: " + ", ".join(max(scores, key=scores.get) for scores in clauses)
+    spans = model.predict_spans([text])[0]
+    return "span roles: " + ", ".join(max(scores, key=scores.get) for scores in spans)
+
+
 def sample_prediction(specialist: str, model: Any) -> str:
     """One prediction on SAMPLE_PROBLEM, in words: proof that the checkpoint loads and runs."""
     from mycelium.specialists.problem_view import candidate_constants, candidate_quantities
 
+    if specialist.startswith("math_"):
+        return _math_sample_prediction(specialist, model)
     text = SAMPLE_PROBLEM
     question = text.index("How many")
     if specialist == "tagger":

@@ -7,7 +7,9 @@ Two families solve word problems: `pipeline` (the IO tagger, the role/operation 
 the argument extractor, whose scores the candidate search combines) and `reasoner` (the
 state-aware step model, which makes the classifier's and the extractor's choices in one decision
 over what has been computed). Checkpoints are complete when one family is; inference uses the
-reasoner when it is there.
+reasoner when it is there. The `math` family (models/math_students.py: tagger, role classifier
+and expression extractor trained on MATH labels) orders the MATH structure parser's candidate
+programs; a folder may hold it beside a word-problem family.
 
     loaded = Specialists.load(find_checkpoints(None))    # every specialist of the newest round
     tagger = load_specialist("runs/r1/tagger")           # any one, from its folder alone
@@ -67,6 +69,20 @@ SPECIALISTS: dict[str, SpecialistSpec] = {spec.name: spec for spec in (
                    "state-aware step model: each step's operation and arguments over the "
                    "quantities, constants and earlier results",
                    family="reasoner"),
+    SpecialistSpec("math_tagger",
+                   "mycelium.specialists.models.math_students:MathTagger.create",
+                   "mycelium.specialists.models.math_students:MathTagger.load",
+                   "MATH tagger: each word's clause role (equation, constraint, objective...)",
+                   family="math"),
+    SpecialistSpec("math_classifier",
+                   "mycelium.specialists.models.math_students:MathClassifier.create",
+                   "mycelium.specialists.models.math_students:MathClassifier.load",
+                   "MATH role classifier: each clause's role", family="math"),
+    SpecialistSpec("math_extractor",
+                   "mycelium.specialists.models.math_students:MathExtractor.create",
+                   "mycelium.specialists.models.math_students:MathExtractor.load",
+                   "MATH expression extractor: which math spans a program computes or reads",
+                   family="math"),
 )}
 FAMILIES: dict[str, tuple[str, ...]] = {
     family: tuple(name for name, spec in SPECIALISTS.items() if spec.family == family)
@@ -143,6 +159,20 @@ class Specialists:
     reasoner: Any = None  # word problems go through it when present
     # ranks the reasoner's finished programs (models/verifier.py), when `verifier/` is there
     verifier: Any = None
+    # the MATH students (family "math"): they order the structure parser's candidates
+    math_tagger: Any = None
+    math_classifier: Any = None
+    math_extractor: Any = None
+
+    @property
+    def solves_word_problems(self) -> bool:
+        """A word-problem family is here (the pipeline's three, or the reasoner)."""
+        return self.reasoner is not None or self.tagger is not None
+
+    @property
+    def reads_math(self) -> bool:
+        """The MATH family is here."""
+        return self.math_extractor is not None
 
     @classmethod
     def load(cls, directory: Path, *, use_cpu: bool = False) -> Specialists:

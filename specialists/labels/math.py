@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 
 from mycelium.data.errors import Dropped
@@ -41,30 +42,25 @@ from mycelium.data.gold import GoldProblem
 from mycelium.data.math_answers import math_equivalent
 from mycelium.signals.clauses import Span, clause_spans
 from mycelium.solver.executor import ExecutionError
-from mycelium.solver.math_program import (
-    MathOp,
-    MathProgram,
-    MathStep,
-    Ref,
-    execute_math_program,
-)
+from mycelium.solver.math_program import MathProgram, execute_math_program
 from mycelium.solver.math_structure import (
     DEFAULT_TIMEOUT_S,
     CandidateProgram,
     MathReading,
+    math_spans,
     math_structure,
 )
 from mycelium.solver.quantities import find_mentions
 from mycelium.specialists.labels.schema import (
-    OUTSIDE,
     LabelArg,
     LabelQuantity,
     LabelStep,
     ProblemLabels,
 )
+from mycelium.specialists.math_roles import ROLES, candidate_roles, ref_text
 from mycelium.specialists.problem_view import problem_words
 
-ROLES = ("EQUATION", "CONSTRAINT", "EXPRESSION", "OBJECTIVE")
+__all__ = ["ROLES", "label_math_problem", "labels_from_math_program", "validate_math_labels"]
 _EXACT_RATIONAL = re.compile(
     r"(?P<sign>-\s*)?(?:(?P<integer>\d+)|\\[dt]?frac\{(?P<numerator>\d+)\}\{(?P<denominator>\d+)\})")
 
@@ -79,6 +75,41 @@ def label_math_problem(item: GoldProblem, *, clauses: Sequence[Span] | None = No
         text, clauses=clause_spans(text) if clauses is None else clauses, timeout_s=timeout_s)
     candidate, program = _validate(problem, candidates, item.gold.answer, timeout_s)
     return _labels(item, problem, candidate, program)
+
+
+def labels_from_math_program(item: GoldProblem, program_json: dict, *,
+                             clauses: Sequence[Span] | None = None,
+                             timeout_s: float = DEFAULT_TIMEOUT_S) -> ProblemLabels:
+    """Labels of a program the students chose for a train problem (a round's student_solve):
+    the structure parser's candidate with the same steps, labelled as reference labels are, the
+    program re-executed and checked against the gold answer. Raises Dropped: not_a_candidate
+    (the program is no candidate of the parser, e.g. the direct track's), or the reasons of
+    label_math_problem."""
+    text = item.problem.text
+    problem, candidates = math_structure(
+        text, clauses=clause_spans(text) if clauses is None else clauses, timeout_s=timeout_s)
+    steps = MathProgram.from_json(program_json).steps
+    match = next((index for index, candidate in enumerate(candidates)
+                  if candidate.steps == steps), None)
+    if match is None:
+        raise Dropped("not_a_candidate", "the program is none of the parser's candidates")
+    candidate, program = _validate(problem, [candidates[match]], item.gold.answer, timeout_s)
+    row = _labels(item, problem, candidate, MathProgram(program.steps, match + 1))
+    return replace(row, source="student")
+
+
+def validate_math_labels(row: ProblemLabels, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Re-execute a stored MATH trace's program over its text's math spans; raises
+    Dropped("answer_not_reproduced") unless the answer is equivalent to the row's gold answer
+    (the trace store's check before it keeps a new trace)."""
+    expressions = [span.latex for span in math_spans(row.text)]
+    try:
+        program = MathProgram.from_json(json.loads(row.program))
+        answer = execute_math_program(program, expressions, timeout_s=timeout_s)
+    except (ExecutionError, ValueError) as error:
+        raise Dropped("answer_not_reproduced", str(error)) from None
+    if not _equivalent(row.answer, answer, timeout_s):
+        raise Dropped("answer_not_reproduced", f"{answer} against {row.answer}")
 
 
 def _validate(problem: MathReading, candidates: list[CandidateProgram], gold: str,
@@ -130,59 +161,19 @@ def _rational(text: str) -> Fraction | None:
 
 def _labels(item: GoldProblem, problem: MathReading, candidate: CandidateProgram,
             program: MathProgram) -> ProblemLabels:
-    roles, texts = _clause_roles(problem, candidate)
-    order = [clause for clause in roles if clause != problem.objective]
-    steps = [LabelStep(label=roles[clause], group=[problem.clauses[clause]], args=[],
-                       expression="; ".join(texts[clause])) for clause in order]
-    final = program.steps[-1]
-    objective_role = "EXPRESSION" if len(program.steps) == 1 and not _known(final) and \
-        final.op is not MathOp.SOLVE else "OBJECTIVE"
-    steps.append(LabelStep(
-        label=objective_role, group=[problem.clauses[problem.objective]],
-        args=[LabelArg(kind="step", index=index) for index in range(len(steps))],
-        expression=_ref_text(problem, final.target)))
-    role_of = {problem.clauses[clause]: role for clause, role in roles.items()}
-    role_of[problem.clauses[problem.objective]] = objective_role
     words = problem_words(problem.text)
-    tags = [next((f"I-{role}" for (start, end), role in role_of.items()
-                  if start < word_end and word_start < end), OUTSIDE)
-            for word_start, word_end in words]
+    roles = candidate_roles(problem, candidate, words)
+    order = [clause for clause in roles.clause_roles if clause != problem.objective]
+    steps = [LabelStep(label=roles.clause_roles[clause], group=[problem.clauses[clause]],
+                       args=[], expression="; ".join(roles.clause_texts[clause]))
+             for clause in order]
+    steps.append(LabelStep(
+        label=roles.clause_roles[problem.objective], group=[problem.clauses[problem.objective]],
+        args=[LabelArg(kind="step", index=index) for index in range(len(steps))],
+        expression=ref_text(problem, program.steps[-1].target)))
     quantities = [LabelQuantity(str(mention.value), mention.start, mention.end, mention.text)
                   for mention in find_mentions(problem.text)]
     return ProblemLabels(
         problem_id=item.problem.id, dataset="math", text=problem.text, answer=item.gold.answer,
-        words=words, tags=tags, quantities=quantities, constants=[], steps=steps,
-        program=json.dumps(program.to_json()), source="reference")
-
-
-def _clause_roles(problem: MathReading, candidate: CandidateProgram
-                  ) -> tuple[dict[int, str], dict[int, list[str]]]:
-    """Each clause the program's given use, in program order, with its role (EQUATION over
-    CONSTRAINT when a clause holds both) and the display text of what it gives."""
-    literal_clauses = dict(candidate.literal_clauses)
-    roles: dict[int, str] = {}
-    texts: dict[int, list[str]] = {}
-    for step in candidate.steps:
-        for ref in _known(step):
-            if isinstance(ref, int):
-                clause = problem.clause_of[ref]
-                role = "CONSTRAINT" if problem.facts[ref].kind == "constraint" else "EQUATION"
-            else:
-                clause, role = literal_clauses[ref], "CONSTRAINT"
-            if roles.get(clause) != "EQUATION":
-                roles[clause] = role
-            texts.setdefault(clause, []).append(_ref_text(problem, ref))
-    return roles, texts
-
-
-def _known(step: MathStep) -> tuple[Ref, ...]:
-    """What a step reads as known: its given, and the polynomial of a VIETA step."""
-    return (*step.given, step.operands[0]) if step.op is MathOp.VIETA else step.given
-
-
-def _ref_text(problem: MathReading, ref: Ref) -> str:
-    """sympy's text of a parsed span; the LaTeX of one the parser skipped (a number step's
-    operand "$1729$") or the program wrote."""
-    if isinstance(ref, str):
-        return ref
-    return problem.facts[ref].text or problem.spans[ref].latex
+        words=words, tags=roles.word_tags, quantities=quantities,
+        constants=[], steps=steps, program=json.dumps(program.to_json()), source="reference")
