@@ -13,8 +13,10 @@ its own result, oracle_classifier is the reasoner searching arguments under the 
 and step count, and oracle_extractor the gold program.
 A failure's `attribution` is the first stage whose oracle makes it correct: "tagger",
 "classifier" or "extractor" ("unlabelled" when the problem has no validated labels,
-"invalid_input" for unusable input). For MATH, a failure is
-attributed to its track and reason ("structure:no_target", "direct:wrong_answer").
+"invalid_input" for unusable input). For MATH, with the MATH students loaded, the same
+three oracles swap their predictions for the MATH labels' roles (evaluation/math_attribution.py);
+a failure no oracle answers, and every one without labels or students, is attributed to its
+track and reason ("structure:no_target", "direct:wrong_answer").
 
 Outputs in the --out folder:
   samples.jsonl  one EvalRecord per problem (data/records.py)
@@ -102,9 +104,9 @@ def evaluate(dataset: str, items: Sequence[GoldProblem], specialists: Specialist
             labels = reference_labels(items, report)
         records = _attribute_gsm8k(records, labels, specialists, config, report)
     else:
-        records = [record if record.correct else record.model_copy(update={
-            "attribution": f"{record.track or 'none'}:{record.reason or 'wrong_answer'}"})
-            for record in records]
+        from mycelium.evaluation.math_attribution import attribute_math
+
+        records = attribute_math(items, records, specialists, labels, report)
     summary = summarize(dataset, records)
     summary.update(seconds=round(time.perf_counter() - started, 2),
                    problems_per_s=round(len(items) / max(solve_seconds, 1e-9), 3),

@@ -2,13 +2,17 @@
 
   direct      the problem's math is one expression or one equation in one unknown: sympy
               evaluates it (EVALUATE) or solves it (SOLVE), through solver/math_program.py.
-  structure   the structure parser (labels_math.parse_math_structure): clause roles -> candidate
-              SOLVE / EVALUATE / SIMPLIFY programs in a fixed order; the first that executes to
-              an answer is it. The same candidates reference labels are validated from, with
-              no gold answer here to choose among them.
+  structure   the structure parser (solver/math_structure.py): clause roles -> candidate
+              SOLVE / EVALUATE / SIMPLIFY / number-rule programs in a fixed order; the first
+              that executes to an answer is it. The same candidates reference labels are
+              validated from, with no gold answer here to choose among them. With the MATH
+              students loaded (family "math"), the candidates are tried in the order the
+              students' role predictions agree with them (inference/math_choice.py), the rule
+              order breaking ties; the result's program says which order (`ordered_by`).
   specialists a problem with no LaTeX math (a word problem) goes to the GSM8K specialists,
-              when there are any, unless the structure parser's number rules read its
-              objective ("What is the greatest common factor of 68 and 92?").
+              when there are any (the pipeline or the reasoner), unless the structure
+              parser's number rules read its objective ("What is the greatest common factor
+              of 68 and 92?").
 
 Direct falls through to structure when its program does not execute (two solutions, say).
 
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 
 from mycelium.data.errors import Dropped
 from mycelium.data.records import Problem, SolveResult
+from mycelium.inference.math_choice import candidate_order, predict_roles
 from mycelium.inference.word_problems import check_text, solve_word_problems
 from mycelium.signals.clauses import clause_spans_many
 from mycelium.solver.executor import ExecutionError
@@ -36,10 +41,12 @@ from mycelium.solver.math_program import (
 from mycelium.solver.math_structure import (
     DEFAULT_TIMEOUT_S,
     OUT_OF_SCOPE,
+    CandidateProgram,
+    MathReading,
     MathStructure,
     blank_math,
     math_spans,
-    parse_math_structure,
+    math_structure,
 )
 from mycelium.solver.search import SearchConfig
 from mycelium.specialists.registry import Specialists
@@ -100,10 +107,13 @@ def solve_direct(problem: Problem, timeout_s: float) -> SolveResult | None:
                         time.perf_counter() - started)
 
 
-def run_structure(structure: MathStructure, timeout_s: float) -> tuple[MathProgram, str] | str:
-    """The first candidate program that executes and its answer, else the first one's reason."""
+def run_structure(structure: MathStructure, timeout_s: float,
+                  order: Sequence[int] | None = None) -> tuple[MathProgram, str] | str:
+    """The first candidate program (in `order`, else the rule order) that executes and its
+    answer, else the first one's reason."""
     first_reason = ""
-    for program in structure.programs:
+    for index in range(len(structure.programs)) if order is None else order:
+        program = structure.programs[index]
         try:
             return program, execute_math_program(program, structure.expressions,
                                                  timeout_s=timeout_s)
@@ -112,6 +122,34 @@ def run_structure(structure: MathStructure, timeout_s: float) -> tuple[MathProgr
             if error.reason == "timeout":  # the later candidates solve the same equations
                 break
     return first_reason or "no_program"
+
+
+def _read_structures(problems: Sequence[Problem], indices: list[int], timeout_s: float
+                     ) -> dict[int, tuple[MathReading, list[CandidateProgram]] | str]:
+    """Each problem's reading and candidates, or the reason the parser dropped it."""
+    clauses = clause_spans_many(problems[index].text for index in indices)
+    readings: dict[int, tuple[MathReading, list[CandidateProgram]] | str] = {}
+    for index, problem_clauses in zip(indices, clauses, strict=True):
+        try:
+            readings[index] = math_structure(problems[index].text, clauses=problem_clauses,
+                                             timeout_s=timeout_s)
+        except Dropped as drop:
+            readings[index] = drop.reason
+    return readings
+
+
+def _student_orders(readings: dict[int, tuple[MathReading, list[CandidateProgram]] | str],
+                    specialists: Specialists | None) -> dict[int, list[int]]:
+    """The MATH students' candidate order for each problem with two or more candidates; none
+    (the rule order) without the MATH students."""
+    if specialists is None or not specialists.reads_math:
+        return {}
+    chosen = {index: reading for index, reading in readings.items()
+              if not isinstance(reading, str) and len(reading[1]) > 1}
+    predictions = predict_roles(specialists, [reading for reading, _ in chosen.values()])
+    return {index: candidate_order(reading, candidates, prediction)
+            for (index, (reading, candidates)), prediction in zip(chosen.items(), predictions,
+                                                                  strict=True)}
 
 
 def _math_result(problem: Problem, track: str, expressions: list[str], program: MathProgram,
@@ -150,17 +188,20 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
             results[index] = direct
         else:
             structured.append(index)
-    clauses = clause_spans_many(problems[index].text for index in structured)
-    for index, problem_clauses in zip(structured, clauses, strict=True):
+    readings = _read_structures(problems, structured, timeout_s)
+    orders = _student_orders(readings, specialists)
+    for index in structured:
         problem = problems[index]
         started = time.perf_counter()
-        try:
-            structure = parse_math_structure(problem.text, clauses=problem_clauses,
-                                             timeout_s=timeout_s)
-        except Dropped as drop:
-            outcome: tuple[MathProgram, str] | str = drop.reason
+        reading = readings[index]
+        ordered_by = "students" if index in orders else "rules"
+        if isinstance(reading, str):
+            outcome: tuple[MathProgram, str] | str = reading
         else:
-            outcome = run_structure(structure, timeout_s)
+            structure = MathStructure([span.latex for span in reading[0].spans],
+                                      [MathProgram(candidate.steps, tried)
+                                       for tried, candidate in enumerate(reading[1], 1)])
+            outcome = run_structure(structure, timeout_s, orders.get(index))
         if isinstance(outcome, str) and not math_spans(problem.text):
             word_problems.append(index)  # no number rule answered it: the specialists may
             continue
@@ -169,10 +210,13 @@ def solve_math_problems(problems: Sequence[Problem], specialists: Specialists | 
                                          status="no_answer", reason=outcome, track="structure",
                                          seconds=round(time.perf_counter() - started, 4))
         else:
-            results[index] = _math_result(problem, "structure", structure.expressions,
-                                          *outcome, time.perf_counter() - started)
+            result = _math_result(problem, "structure", structure.expressions, *outcome,
+                                  time.perf_counter() - started)
+            # `tried`: the chosen candidate's place in the rule order
+            result.program["ordered_by"] = ordered_by
+            results[index] = result
     if word_problems:
-        if specialists is None:
+        if specialists is None or not specialists.solves_word_problems:
             for index in word_problems:
                 problem = problems[index]
                 results[index] = SolveResult(problem_id=problem.id, dataset=problem.dataset,

@@ -30,8 +30,9 @@ def solve_problems(problems: Sequence[Problem], specialists: Specialists | None,
     for dataset, indices in by_dataset.items():
         chosen = [problems[index] for index in indices]
         if dataset == "gsm8k":
-            if specialists is None:
-                raise ValueError("GSM8K problems need trained specialists")
+            if specialists is None or not specialists.solves_word_problems:
+                raise ValueError("GSM8K problems need trained word-problem specialists (the "
+                                 "pipeline's tagger, classifier and extractor, or the reasoner)")
             solved = solve_word_problems(chosen, specialists, config)
         else:
             solved = solve_math_problems(chosen, specialists, config=config)
