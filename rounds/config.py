@@ -135,7 +135,9 @@ class EvalSettings(_Strict):
 
 class RoundConfig(_Strict):
     name: str = Field("local", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the run's folder
-    dataset: Literal["gsm8k"] = "gsm8k"
+    # math: the MATH students (specialists/registry.py family "math") train on MATH labels and
+    # order the structure parser's candidates; students.family names the GSM8K family
+    dataset: Literal["gsm8k", "math"] = "gsm8k"
     train_file: str | None = None  # JSONL/Parquet path or hub id; None: the bundled sample
     dev_file: str | None = None  # None: a dev split carved from train_file by problem id
     dev_fraction: float = Field(0.1, gt=0, lt=1)
@@ -149,6 +151,16 @@ class RoundConfig(_Strict):
     # execution settings (not part of result_hash)
     world_size: int = Field(1, gt=0)  # shards per problem-processing stage
     home: str | None = None  # run home; None: $MYCELIUM_HOME, else ./runs
+
+    @model_validator(mode="after")
+    def _math_trains_its_own_family(self) -> RoundConfig:
+        # the verifier and warm starts belong to the reasoner, which MATH rounds do not train
+        students = self.students
+        if self.dataset == "math" and (students.verifier or students.warm_start):
+            raise ValueError("dataset: math trains the MATH students (tagger, classifier, "
+                             "extractor); students.verifier and students.warm_start are for "
+                             "the GSM8K reasoner: set them false")
+        return self
 
     @field_validator("search")
     @classmethod
@@ -173,6 +185,12 @@ class RoundConfig(_Strict):
                     del settings[section][name]
         text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def trained_family(config: RoundConfig) -> str:
+    """The family of specialists a round trains: the MATH students for dataset math, else the
+    configured word-problem family."""
+    return "math" if config.dataset == "math" else config.students.family
 
 
 def load_round_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RoundConfig:

@@ -46,7 +46,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.io import remove_published
 from mycelium.data.loaders import is_local_source
 from mycelium.rounds import stages as stage_functions
-from mycelium.rounds.config import RoundConfig
+from mycelium.rounds.config import RoundConfig, trained_family
 from mycelium.rounds.markers import Shard, is_done, run_unit, shards
 from mycelium.specialists.registry import FAMILIES, SPECIALISTS
 
@@ -127,8 +127,9 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
     for key in ("train_file", "dev_file"):
         value = getattr(config, key)
         if value is not None and is_local_source(value) and not Path(value).is_file():
-            raise MyceliumError(f"config {key}: {value} not found (expected a GSM8K "
-                                "JSONL/Parquet file, or a hub id such as openai/gsm8k)")
+            raise MyceliumError(f"config {key}: {value} not found (expected a "
+                                f"{config.dataset.upper()} JSONL/Parquet file, or a hub id "
+                                "such as openai/gsm8k)")
     run_dir = run_home(config) / config.name
     recorded = run_dir / "run.json"
     if recorded.is_file():
@@ -141,7 +142,7 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
                 f"({recorded})")
     if round > 1:
         previous = run_dir / f"round-{round - 1}"
-        family = FAMILIES[config.students.family]
+        family = FAMILIES[trained_family(config)]
         missing = [name for name in ("traces", *(f"checkpoints/{s}" for s in family))
                    if not is_done(previous / name)]
         if missing:
@@ -165,7 +166,7 @@ def prepare_round(config: RoundConfig, round: int = 1, *, world_size: int | None
                    "signals"]
     if round == 1 or teacher_runs:
         stages.append("labels")
-    stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[config.students.family])]
+    stages += ["validate", *(SPECIALISTS[name].stage for name in FAMILIES[trained_family(config)])]
     if config.students.verifier:
         stages.append("fit_verifier")
     stages += ["eval", "report"]

@@ -85,7 +85,8 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
     them); a program whose answer equals the gold answer becomes a `student` trace if its labels
     re-execute to it. `students.solve_traces` says which programs are looked at: the chosen
     one, or every distinct program of the finished beam (a problem the students rank wrong can
-    still give a trace when a lower candidate reaches the gold answer)."""
+    still give a trace when a lower candidate reaches the gold answer). MATH rounds keep the
+    chosen program (rounds/math_traces.py)."""
     from mycelium.data.errors import Dropped
     from mycelium.evaluation.evaluate import answers_match
     from mycelium.inference.solve import solve_in_chunks
@@ -99,6 +100,13 @@ def student_solve_stage(plan: RoundPlan, shard: Shard, out: Path, log: Log) -> d
     results = solve_in_chunks([item.problem for item in items], specialists,
                               _search_config(plan), progress=tenths(log),
                               stage=f"student_solve[{shard.rank}]")
+    if plan.config.dataset == "math":
+        from mycelium.rounds.math_traces import math_student_traces
+
+        rows, outcomes, counts = math_student_traces(plan, items, results)
+        write_jsonl_atomic(out / "rows.jsonl", (row.to_row() for row in rows))
+        write_jsonl_atomic(out / "solutions.jsonl", outcomes)
+        return {"problems": len(items), **counts}
     candidates = {item.problem.id: programs_reaching_gold(
                       result, plan.config.students.solve_traces,
                       lambda answer, item=item: answers_match(plan.config.dataset,

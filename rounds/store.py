@@ -28,6 +28,10 @@ def trace_key(row: Any) -> str:
     typed arguments) over the same groups: provenance does not make a trace new."""
     steps = [[step.label, [list(span) for span in step.group],
               [[arg.kind, arg.index, arg.value] for arg in step.args]] for step in row.steps]
+    if row.dataset == "math":
+        # MATH steps are clause roles: two programs over the same clauses (SOLVE for x then
+        # EVALUATE the target, or SOLVE for the target) differ only in the program
+        return json.dumps([row.problem_id, steps, json.loads(row.program)["steps"]])
     return json.dumps([row.problem_id, steps])
 
 
@@ -38,6 +42,9 @@ def merge_traces(previous: Sequence[Any], new: Sequence[Any], order: dict[str, i
     id → position), so the result is the same whatever the shard count."""
     from mycelium.data.errors import Dropped
     from mycelium.specialists.labels.gsm8k import validate_gsm8k_labels
+    from mycelium.specialists.labels.math import validate_math_labels
+
+    validators = {"gsm8k": validate_gsm8k_labels, "math": validate_math_labels}
 
     result = MergeResult(rows=list(previous))
     seen = {trace_key(row) for row in previous}
@@ -49,7 +56,7 @@ def merge_traces(previous: Sequence[Any], new: Sequence[Any], order: dict[str, i
             result.duplicates[row.source] += 1
             continue
         try:
-            validate_gsm8k_labels(row)
+            validators[row.dataset](row)
         except Dropped as drop:
             result.rejected[drop.reason] += 1
             continue
