@@ -152,11 +152,18 @@ def _student_orders(readings: dict[int, tuple[MathReading, list[CandidateProgram
                                                                   strict=True)}
 
 
+def _step_line(number: int, step: MathStep, expressions: list[str]) -> str:
+    """One step's readable line, on one line: math spans may break lines ("$1 +\n 2$"), and
+    splitting the whole program's text at line breaks gave more lines than steps."""
+    line = " ".join(MathProgram((step,)).render(expressions).split())
+    return f"s{number}{line.removeprefix('s1')}"
+
+
 def _math_result(problem: Problem, track: str, expressions: list[str], program: MathProgram,
                  answer: str, seconds: float) -> SolveResult:
-    steps = [{"step": f"s{index}", "op": step.op.value, "line": line}
-             for index, (step, line) in enumerate(
-                 zip(program.steps, program.render(expressions).splitlines(), strict=True), 1)]
+    steps = [{"step": f"s{index}", "op": step.op.value, "line": _step_line(index, step,
+                                                                          expressions)}
+             for index, step in enumerate(program.steps, 1)]
     return SolveResult(problem_id=problem.id, dataset=problem.dataset, status="ok",
                        answer=answer, track=track,
                        program={**program.to_json(), "expressions": expressions}, steps=steps,

@@ -263,3 +263,11 @@ def test_the_students_choice_takes_no_answer_and_no_label():
         for name in inspect.signature(function).parameters:
             assert not any(word in name for word in ("answer", "gold", "label", "row")), \
                 (function.__name__, name)
+
+
+def test_math_that_breaks_lines_gives_one_line_per_step():
+    # 1 + 2 = 3 by hand; the span's line break once split the program's text into more lines
+    # than steps and stopped the whole evaluation
+    (result,) = solve_math_problems([Problem.create("math", "Compute $1 +\n 2$.")])
+    assert result.answer == "3"
+    assert [step["line"] for step in result.steps] == ["s1 = EVALUATE $1 + 2$"]
