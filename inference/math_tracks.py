@@ -110,7 +110,10 @@ def solve_direct(problem: Problem, timeout_s: float) -> SolveResult | None:
 def run_structure(structure: MathStructure, timeout_s: float,
                   order: Sequence[int] | None = None) -> tuple[MathProgram, str] | str:
     """The first candidate program (in `order`, else the rule order) that executes and its
-    answer, else the first one's reason."""
+    answer, else the first one's reason. In the rule order a timeout ends the search: the later
+    candidates solve the same equations, more generally. In another order that does not hold
+    (SOLVE for "$\\sec x + \\tan x$" itself times out where SOLVE for x, then EVALUATE, does
+    not), so a timeout there only skips its candidate."""
     first_reason = ""
     for index in range(len(structure.programs)) if order is None else order:
         program = structure.programs[index]
@@ -119,7 +122,7 @@ def run_structure(structure: MathStructure, timeout_s: float,
                                                  timeout_s=timeout_s)
         except ExecutionError as error:
             first_reason = first_reason or error.reason
-            if error.reason == "timeout":  # the later candidates solve the same equations
+            if error.reason == "timeout" and order is None:
                 break
     return first_reason or "no_program"
 

@@ -271,3 +271,23 @@ def test_math_that_breaks_lines_gives_one_line_per_step():
     (result,) = solve_math_problems([Problem.create("math", "Compute $1 +\n 2$.")])
     assert result.answer == "3"
     assert [step["line"] for step in result.steps] == ["s1 = EVALUATE $1 + 2$"]
+
+
+def test_a_timeout_ends_the_rule_order_but_only_skips_a_candidate_in_the_students_order(
+        monkeypatch):
+    from mycelium.inference import math_tracks
+    from mycelium.solver.executor import ExecutionError
+
+    problem, candidates = reading(POSITIVE_X)
+    structure = structure_of(problem, candidates)
+    real = math_tracks.execute_math_program
+
+    def first_times_out(program, expressions, timeout_s):
+        if program.steps == candidates[0].steps:
+            raise ExecutionError("timeout", "made to time out here")
+        return real(program, expressions, timeout_s=timeout_s)
+
+    monkeypatch.setattr(math_tracks, "execute_math_program", first_times_out)
+    assert run_structure(structure, 1.0) == "timeout"
+    program, answer = run_structure(structure, 1.0, [0, 1, 2])
+    assert program.steps == candidates[1].steps and math_equivalent(POSITIVE_X_ANSWER, answer)
