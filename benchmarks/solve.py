@@ -37,7 +37,7 @@ from mycelium.data.errors import MyceliumError
 from mycelium.data.loaders import bundled_sample_path, load_problems
 from mycelium.inference.word_problems import solve_word_problems
 from mycelium.solver.search import SearchConfig
-from mycelium.specialists.registry import Specialists, find_checkpoints
+from mycelium.specialists.registry import Specialists, find_checkpoints, specialists_for
 
 GOAL_SPEEDUP = 100.0
 COT_TOKENS = 256
@@ -64,8 +64,8 @@ def load_specialists(checkpoints: Path | None, scratch: Path) -> tuple[Specialis
     items = load_problems("gsm8k", bundled_sample_path()).problems
     labels, _ = build_labels(items, dataset="gsm8k", source="reference")
     config = TrainConfig(epochs=1, max_steps=1, batch_size=4, use_cpu=True)
-    for name, train in TRAINERS.items():
-        train(labels, default_base(), scratch / name, config, None)
+    for name in specialists_for("gsm8k"):
+        TRAINERS[name](labels, default_base(), scratch / name, config, None)
     return Specialists.load(scratch, use_cpu=True), "untrained (1 step on the bundled sample)"
 
 

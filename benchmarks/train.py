@@ -48,6 +48,7 @@ from mycelium.specialists.labels.schema import (
 from mycelium.specialists.labels.store import read_labels
 from mycelium.specialists.models.encoding import pick_device
 from mycelium.specialists.problem_view import problem_words
+from mycelium.specialists.registry import specialists_for
 from mycelium.specialists.training import TRAINERS, TrainConfig
 
 GOAL_MINUTES = 30.0
@@ -162,7 +163,8 @@ def main() -> None:
     held_out = round(GSM8K_TRAIN * args.eval_fraction)
     specialists = {}
     with tempfile.TemporaryDirectory(prefix="mycelium-train-bench-") as folder:
-        for name, trainer in TRAINERS.items():
+        for name in specialists_for("gsm8k"):
+            trainer = TRAINERS[name]
             progress(f"training {name}: {args.steps} steps x {args.batch_size} problems")
             result = trainer(train, base, Path(folder) / name, config, eval_labels=evaluation)
             train_rate = result.examples_seen / result.train_seconds

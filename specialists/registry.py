@@ -87,6 +87,14 @@ SPECIALISTS: dict[str, SpecialistSpec] = {spec.name: spec for spec in (
 FAMILIES: dict[str, tuple[str, ...]] = {
     family: tuple(name for name, spec in SPECIALISTS.items() if spec.family == family)
     for family in dict.fromkeys(spec.family for spec in SPECIALISTS.values())}
+# which families train on which dataset's labels (a MATH student refuses GSM8K labels)
+DATASET_FAMILIES: dict[str, tuple[str, ...]] = {"gsm8k": ("pipeline", "reasoner"),
+                                                "math": ("math",)}
+
+
+def specialists_for(dataset: str) -> tuple[str, ...]:
+    """The names of the specialists that train on `dataset`'s labels, in table order."""
+    return tuple(name for family in DATASET_FAMILIES[dataset] for name in FAMILIES[family])
 
 
 def _resolve(target: str) -> Any:

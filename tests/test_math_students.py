@@ -291,3 +291,11 @@ def test_a_timeout_ends_the_rule_order_but_only_skips_a_candidate_in_the_student
     assert run_structure(structure, 1.0) == "timeout"
     program, answer = run_structure(structure, 1.0, [0, 1, 2])
     assert program.steps == candidates[1].steps and math_equivalent(POSITIVE_X_ANSWER, answer)
+
+
+def test_each_dataset_trains_its_own_specialists():
+    from mycelium.specialists.registry import SPECIALISTS, specialists_for
+
+    math_students = specialists_for("math")
+    assert math_students == ("math_tagger", "math_classifier", "math_extractor")
+    assert set(specialists_for("gsm8k")) == set(SPECIALISTS) - set(math_students)

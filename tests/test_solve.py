@@ -26,7 +26,7 @@ from mycelium.specialists.labels.build import build_labels
 from mycelium.specialists.labels.store import write_labels
 from mycelium.specialists.models.bases import default_base
 from mycelium.specialists.models.extractor import ArgumentQuery
-from mycelium.specialists.registry import Specialists, find_checkpoints
+from mycelium.specialists.registry import Specialists, find_checkpoints, specialists_for
 from mycelium.specialists.training import TRAINERS, TrainConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,8 +52,8 @@ def checkpoints(tmp_path_factory, labels) -> Path:
     directory = home / "local" / "round-1" / "checkpoints"
     config = TrainConfig(max_steps=3, batch_size=8, warmup_ratio=0.0, learning_rate=3e-4,
                          head_learning_rate=3e-3, progress=False, use_cpu=True)
-    for name, train in TRAINERS.items():
-        train(labels[0], default_base(), directory / name, config, None)
+    for name in specialists_for("gsm8k"):
+        TRAINERS[name](labels[0], default_base(), directory / name, config, None)
     write_labels(home / "labels", *labels)
     return directory
 
