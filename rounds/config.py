@@ -160,6 +160,13 @@ class RoundConfig(_Strict):
             raise ValueError("dataset: math trains the MATH students (tagger, classifier, "
                              "extractor); students.verifier and students.warm_start are for "
                              "the GSM8K reasoner: set them false")
+        if self.dataset == "math" and self.train_file is None:
+            raise ValueError("dataset: math needs a train_file (a MATH JSONL/Parquet file such "
+                             "as ../shared/data/math/train.jsonl); the bundled sample is GSM8K")
+        # teacher labels are built for GSM8K only (labels/teacher.py)
+        if self.dataset == "math" and (self.source == "teacher" or self.teacher is not None):
+            raise ValueError("dataset: math labels come from MATH's worked solutions: set "
+                             "source: reference and leave out the teacher section")
         return self
 
     @field_validator("search")

@@ -248,6 +248,13 @@ def test_math_round_config_trains_the_math_family(tmp_path):
                       "students: {family: reasoner, verifier: true}\n")
     with pytest.raises(MyceliumError, match="dataset: math trains the MATH students"):
         load_round_config(config)
+    config.write_text(f"name: m\ndataset: math\ntrain_file: {train}\nsource: teacher\n"
+                      "teacher: {model: Qwen/Qwen2.5-Math-7B-Instruct}\n")
+    with pytest.raises(MyceliumError, match="source: reference"):
+        load_round_config(config)
+    config.write_text("name: m\ndataset: math\n")
+    with pytest.raises(MyceliumError, match="dataset: math needs a train_file"):
+        load_round_config(config)
     config.write_text("name: m\ndataset: maths\n")
     with pytest.raises(MyceliumError, match="dataset"):
         load_round_config(config)
