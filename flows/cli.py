@@ -512,10 +512,13 @@ def train_command(
 
 def _specialists_for(problems: list, checkpoints: Path | None, cpu: bool):
     """The trained specialists, or None when every problem is MATH (its tracks need none)."""
-    from mycelium.specialists.registry import Specialists, find_checkpoints
+    from mycelium.specialists.registry import DATASET_FAMILIES, Specialists, find_checkpoints
 
+    # GSM8K needs a word-problem family; MATH runs with any (or none)
+    families = DATASET_FAMILIES["gsm8k"] if any(problem.dataset == "gsm8k"
+                                                for problem in problems) else None
     try:
-        directory = find_checkpoints(checkpoints)
+        directory = find_checkpoints(checkpoints, families)
     except MyceliumError:
         if problems and all(problem.dataset == "math" for problem in problems):
             stderr.print("no trained specialists: MATH word problems without LaTeX will get "

@@ -21,6 +21,7 @@ Rows name their factories as "module:attribute" strings, resolved on use, so rea
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,21 +129,24 @@ def complete_families(directory: Path) -> list[str]:
             if all((directory / name / INFO_FILE).is_file() for name in names)]
 
 
-def _complete(directory: Path) -> bool:
-    return bool(complete_families(directory))
+def _complete(directory: Path, families: Sequence[str] | None = None) -> bool:
+    found = complete_families(directory)
+    return bool(found if families is None else set(found) & set(families))
 
 
-def find_checkpoints(path: Path | None) -> Path:
+def find_checkpoints(path: Path | None, families: Sequence[str] | None = None) -> Path:
     """A folder holding one checkpoint per specialist (tagger/, classifier/, extractor/): `path`
-    itself, or the newest complete `round-N/checkpoints` under it (default: the run home)."""
+    itself, or the newest complete `round-N/checkpoints` under it (default: the run home).
+    `families`: only folders where one of these is complete count (GSM8K problems need a
+    word-problem family, DATASET_FAMILIES["gsm8k"], so a newer MATH round does not hide it)."""
     root = run_home() if path is None else Path(path)
-    if _complete(root):
+    if _complete(root, families):
         return root
     rounds = []
     if root.is_dir():
         for candidate in root.glob("**/round-*/checkpoints"):
             number = candidate.parent.name.removeprefix("round-")
-            if number.isdigit() and _complete(candidate):
+            if number.isdigit() and _complete(candidate, families):
                 rounds.append((int(number), candidate.stat().st_mtime, candidate))
     if rounds:
         return max(rounds)[2]

@@ -306,3 +306,23 @@ def test_each_dataset_trains_its_own_specialists():
     math_students = specialists_for("math")
     assert math_students == ("math_tagger", "math_classifier", "math_extractor")
     assert set(specialists_for("gsm8k")) == set(SPECIALISTS) - set(math_students)
+
+
+def test_a_newer_math_round_does_not_hide_the_word_problem_students(tmp_path):
+    from mycelium.specialists.models.checkpoint import INFO_FILE
+    from mycelium.specialists.registry import DATASET_FAMILIES, find_checkpoints
+
+    def round_folder(run: str, number: int, names: tuple[str, ...]):
+        folder = tmp_path / run / f"round-{number}" / "checkpoints"
+        for name in names:
+            (folder / name).mkdir(parents=True)
+            (folder / name / INFO_FILE).write_text("{}")
+        return folder
+
+    gsm8k = round_folder("gsm8k-cpu", 1, ("reasoner",))
+    math_round = round_folder("math-cpu", 2, ("math_tagger", "math_classifier",
+                                              "math_extractor"))
+    assert find_checkpoints(tmp_path) == math_round  # the newest, for MATH problems
+    assert find_checkpoints(tmp_path, DATASET_FAMILIES["gsm8k"]) == gsm8k
+    with pytest.raises(MyceliumError, match="no trained specialists"):
+        find_checkpoints(math_round, DATASET_FAMILIES["gsm8k"])
