@@ -149,6 +149,8 @@ def _student_orders(readings: dict[int, tuple[MathReading, list[CandidateProgram
         return {}
     chosen = {index: reading for index, reading in readings.items()
               if not isinstance(reading, str) and len(reading[1]) > 1}
+    if not chosen:
+        return {}
     predictions = predict_roles(specialists, [reading for reading, _ in chosen.values()])
     return {index: candidate_order(reading, candidates, prediction)
             for (index, (reading, candidates)), prediction in zip(chosen.items(), predictions,
