@@ -83,3 +83,25 @@ def test_a_fitted_verifier_reorders_the_beam_and_loads_to_the_same_scores(tmp_pa
 def test_one_kind_of_label_is_refused():
     with pytest.raises(MyceliumError, match="both kinds"):
         Verifier.fit(candidate_features(beam()), [False, False, False])
+
+
+def test_held_out_rows_are_one_per_held_out_problem():
+    # A later round's store holds several traces of one problem (reference + students'); the
+    # verifier solves each held-out problem once. Which ids are held out is computed here from
+    # the rule's definition (SHA-256 of the id below 0.1), not from the code under test.
+    import hashlib
+    from types import SimpleNamespace
+
+    from mycelium.specialists.verifier_training import held_out_rows
+
+    def is_held_out(key: str) -> bool:
+        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64 < 0.1
+
+    ids = [f"gsm8k-{number:04d}" for number in range(200)]
+    held = [key for key in ids if is_held_out(key)]
+    assert 5 <= len(held) <= 40
+    rows = [SimpleNamespace(problem_id=key, trace=trace) for trace in ("reference", "student")
+            for key in ids]
+    chosen = held_out_rows(rows, 0.1)
+    assert [row.problem_id for row in chosen] == held
+    assert all(row.trace == "reference" for row in chosen)  # the first trace of each problem
