@@ -84,3 +84,19 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | Non
     the exit status left to the caller. `env=None` inherits this process's environment."""
     return subprocess.run([sys.executable, "-m", "mycelium.flows.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def labelled_math_step_ops(text: str, answer: str) -> list:
+    """The operations of the program MATH reference labelling keeps for `text` (validated
+    against the dataset's `answer`): the MATH program-kind tests' worked train problems."""
+    import json
+
+    from mycelium.data.gold import Gold, GoldProblem
+    from mycelium.data.records import Problem
+    from mycelium.solver.math_program import MathProgram
+    from mycelium.specialists.labels.math import label_math_problem
+
+    problem = Problem.create("math", text)
+    labels = label_math_problem(GoldProblem(problem=problem, gold=Gold(
+        problem_id=problem.id, answer=answer, solution="")))
+    return [step.op for step in MathProgram.from_json(json.loads(labels.program)).steps]

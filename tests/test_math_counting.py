@@ -10,15 +10,14 @@ import json
 from fractions import Fraction
 
 import pytest
+from conftest import labelled_math_step_ops
 
-from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.records import Problem
 from mycelium.inference.math_tracks import solve_math_problems
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_counting import counting_candidates
 from mycelium.solver.math_program import MathOp, MathProgram, MathStep, execute_math_program
 from mycelium.solver.math_structure import math_spans
-from mycelium.specialists.labels.math import label_math_problem
 
 
 def run(op: MathOp, target: str, *operands: str) -> str:
@@ -149,12 +148,7 @@ TRAIN = [
 
 @pytest.mark.parametrize("text,answer,op", TRAIN)
 def test_math_train_counting_problems(text, answer, op):
-    problem = Problem.create("math", text)
-    item = GoldProblem(problem=problem, gold=Gold(problem_id=problem.id, answer=answer,
-                                                  solution=""))
-    labels = label_math_problem(item)
-    (step,) = MathProgram.from_json(json.loads(labels.program)).steps
-    assert step.op is op
+    assert labelled_math_step_ops(text, answer) == [op]
 
 
 def test_structure_track_answers_a_word_problem_with_a_count():

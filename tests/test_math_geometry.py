@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import pytest
 import sympy
+from conftest import labelled_math_step_ops
 
-from mycelium.data.gold import Gold, GoldProblem
 from mycelium.data.records import Problem
 from mycelium.inference.math_tracks import solve_math_problems
 from mycelium.solver.executor import ExecutionError
@@ -20,7 +20,6 @@ from mycelium.solver.latex import parse_latex
 from mycelium.solver.math_geometry import geometry_candidates
 from mycelium.solver.math_program import MathOp, MathProgram, MathStep, execute_math_program
 from mycelium.solver.math_structure import math_spans
-from mycelium.specialists.labels.math import label_math_problem
 
 
 def run(op: MathOp, form: str, *numbers: str) -> sympy.Expr:
@@ -183,12 +182,7 @@ TRAIN = [
 
 @pytest.mark.parametrize("text,answer,op", TRAIN)
 def test_math_train_geometry_problems(text, answer, op):
-    problem = Problem.create("math", text)
-    item = GoldProblem(problem=problem, gold=Gold(problem_id=problem.id, answer=answer,
-                                                  solution=""))
-    labels = label_math_problem(item)
-    (step,) = MathProgram.from_json(json.loads(labels.program)).steps
-    assert step.op is op
+    assert labelled_math_step_ops(text, answer) == [op]
 
 
 def test_structure_track_answers_a_word_problem_with_a_distance():

@@ -35,14 +35,10 @@ from mycelium.specialists.labels.schema import ProblemLabels
 from mycelium.specialists.math_roles import SPAN_ROLES, program_span_roles
 from mycelium.specialists.models.classifier import Classifier, ClassifierItem
 from mycelium.specialists.models.encoding import (
-    autocast,
     encode_text,
-    pad,
     span_tokens,
-    word_tokens,
 )
 from mycelium.specialists.models.tagger import Tagger
-from mycelium.specialists.problem_view import problem_words
 
 
 def _math_only(labels: list[ProblemLabels], name: str) -> list[ProblemLabels]:
@@ -63,28 +59,12 @@ class MathTagger(Tagger):
                device: torch.device) -> MathTagger:
         return super().create(base, _math_only(labels, cls.name), config, device)
 
-    @torch.no_grad()
     def predict_logprobs(self, texts: list[str], batch_size: int = 32
                          ) -> list[list[dict[str, float]]]:
         """Per text, per word (problem_words): tag -> log-prob; {} for a word past
         `max_length` tokens, which the model never saw."""
-        self.model.eval()
-        results = []
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            encoded = [encode_text(self.tokenizer, text, self.max_length) for text in chunk]
-            ids = pad([item[0] for item in encoded], self.tokenizer.pad_token_id)
-            mask = pad([[1] * len(item[0]) for item in encoded], 0)
-            with autocast(self.device):
-                logits = self.model(input_ids=ids.to(self.device),
-                                    attention_mask=mask.to(self.device)).logits.float()
-            scores = logits.log_softmax(-1).cpu()
-            for row, text in enumerate(chunk):
-                words = problem_words(text)
-                results.append([{} if token is None else
-                                dict(zip(self.tags, scores[row, token].tolist(), strict=True))
-                                for token in word_tokens(encoded[row][1], words)])
-        return results
+        return [[{} if word is None else dict(zip(self.tags, word.tolist(), strict=True))
+                 for word in words] for words in self.word_log_probs(texts, batch_size)]
 
 
 class MathClassifier(Classifier):

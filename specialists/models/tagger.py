@@ -15,6 +15,7 @@ accuracy over labelled tokens (one per word).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,9 +171,11 @@ class Tagger:
                 "token_accuracy": correct / max(counted, 1), **span_f1(gold, predicted)}
 
     @torch.no_grad()
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[list[TaggedWord]]:
-        """Per text, per word (labels.problem_words): its tag and that tag's probability.
-        Words past `max_length` tokens were never seen: they get ("O", 0.0)."""
+    def word_log_probs(self, texts: list[str], batch_size: int = 32
+                       ) -> list[list[torch.Tensor | None]]:
+        """Per text, per word (labels.problem_words): the log-probs of every tag (in `tags`'
+        order) at the word's first token, or None for a word past `max_length` tokens, which
+        the model never saw."""
         self.model.eval()
         results = []
         for start in range(0, len(texts), batch_size):
@@ -183,19 +186,26 @@ class Tagger:
             with autocast(self.device):
                 logits = self.model(input_ids=ids.to(self.device),
                                     attention_mask=mask.to(self.device)).logits.float()
-            probs = logits.softmax(-1).cpu()
+            scores = logits.log_softmax(-1).cpu()
             for row, text in enumerate(chunk):
-                words = problem_words(text)
-                tagged = []
-                for (word_start, word_end), token in zip(
-                        words, word_tokens(encoded[row][1], words), strict=True):
-                    if token is None:
-                        tagged.append(TaggedWord(word_start, word_end, OUTSIDE, 0.0))
-                        continue
-                    prob, tag = probs[row, token].max(-1)
-                    tagged.append(TaggedWord(word_start, word_end, self.tags[tag.item()],
-                                             prob.item()))
-                results.append(tagged)
+                results.append([None if token is None else scores[row, token]
+                                for token in word_tokens(encoded[row][1], problem_words(text))])
+        return results
+
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[list[TaggedWord]]:
+        """Per text, per word (labels.problem_words): its tag and that tag's probability.
+        Words past `max_length` tokens were never seen: they get ("O", 0.0)."""
+        results = []
+        for text, scores in zip(texts, self.word_log_probs(texts, batch_size), strict=True):
+            tagged = []
+            for (word_start, word_end), word in zip(problem_words(text), scores, strict=True):
+                if word is None:
+                    tagged.append(TaggedWord(word_start, word_end, OUTSIDE, 0.0))
+                    continue
+                log_prob, tag = word.max(-1)
+                tagged.append(TaggedWord(word_start, word_end, self.tags[tag.item()],
+                                         math.exp(log_prob.item())))
+            results.append(tagged)
         return results
 
     def checkpoint_info(self) -> CheckpointInfo:
