@@ -49,15 +49,22 @@ def _math_only(labels: list[ProblemLabels], name: str) -> list[ProblemLabels]:
     return rows
 
 
-class MathTagger(Tagger):
-    """The IO tagger over MATH clause roles; `predict_logprobs` gives every tag's log-prob."""
+class _TrainsOnMathRows:
+    """A pipeline student made by its own `create` from the MATH rows of the labels only (a
+    store may hold GSM8K rows too); it refuses labels with none."""
 
-    name = "math_tagger"
+    name: str
 
     @classmethod
     def create(cls, base: str | Path, labels: list[ProblemLabels], config: Any,
-               device: torch.device) -> MathTagger:
+               device: torch.device) -> Any:
         return super().create(base, _math_only(labels, cls.name), config, device)
+
+
+class MathTagger(_TrainsOnMathRows, Tagger):
+    """The IO tagger over MATH clause roles; `predict_logprobs` gives every tag's log-prob."""
+
+    name = "math_tagger"
 
     def predict_logprobs(self, texts: list[str], batch_size: int = 32
                          ) -> list[list[dict[str, float]]]:
@@ -67,15 +74,10 @@ class MathTagger(Tagger):
                  for word in words] for words in self.word_log_probs(texts, batch_size)]
 
 
-class MathClassifier(Classifier):
+class MathClassifier(_TrainsOnMathRows, Classifier):
     """The role classifier over MATH clauses (the label rows' steps: one clause each)."""
 
     name = "math_classifier"
-
-    @classmethod
-    def create(cls, base: str | Path, labels: list[ProblemLabels], config: Any,
-               device: torch.device) -> MathClassifier:
-        return super().create(base, _math_only(labels, cls.name), config, device)
 
 
 class MathExtractor(Classifier):
