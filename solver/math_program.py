@@ -84,6 +84,16 @@ lists them. Every dimension must be positive (a coordinate may be any real numbe
   POLYGON        a regular polygon's angles in degrees: interior_sum, interior, exterior (of n
                  sides), and its sides from one angle: sides_from_interior, sides_from_exterior
                  (an angle that gives no whole number of sides is refused).
+Integers of a range (solver/math_sieve.py proposes them from the question's words):
+  SIEVE          the integers from `target` to `operands[0]`, both included, that meet every
+                 condition `form` lists, comma-separated (SIEVE_CONDITIONS: multiple,
+                 not_multiple, residue, coprime, odd, even, square, cube, prime, units_digit,
+                 has_digit, no_digit, odd_digits, even_digits, distinct_digits, digit_sum,
+                 palindrome; "integer": no test), their parameters the other operands in that
+                 order; combined by `pick` (count, sum, max, min, all). min may run up to
+                 "\\infty", max down from "-\\infty" ("How many three-digit numbers are multiples
+                 of neither 5 nor 7?": 100 to 999, not_multiple 5, not_multiple 7, count: 618).
+
 ("How many cubic feet are in the volume of a round swimming pool which is 16 feet in diameter
 and 4 feet deep": VOLUME cylinder of 16/2 and 4, 256 pi.)
 
@@ -190,6 +200,7 @@ class MathOp(StrEnum):
     SURFACE = "SURFACE"
     LENGTH = "LENGTH"
     POLYGON = "POLYGON"
+    SIEVE = "SIEVE"
 
 
 @dataclass(frozen=True)
@@ -321,13 +332,77 @@ GEOMETRY_FORMS: dict[MathOp, dict[str, GeometryForm]] = {
 }
 
 
+
+def _decimal_digits(number: int) -> str:
+    return str(abs(number))
+
+
+def _is_power(number: int, exponent: int) -> bool:
+    if number < 0:
+        return exponent % 2 == 1 and _is_power(-number, exponent)
+    root = sympy.integer_nthroot(number, exponent)
+    return bool(root[1])
+
+
+@dataclass(frozen=True)
+class SieveCondition:
+    """One test a SIEVE step puts each integer to: how many integer parameters it reads from
+    the step's operands (in `form` order) and the test itself."""
+
+    arity: int
+    holds: Callable[..., bool]
+
+
+# The conditions a SIEVE step's `form` may list, comma-separated ("multiple,not_multiple").
+SIEVE_CONDITIONS: dict[str, SieveCondition] = {
+    "integer": SieveCondition(0, lambda n: True),  # every integer of the range
+    "multiple": SieveCondition(1, lambda n, k: k != 0 and n % k == 0),
+    "not_multiple": SieveCondition(1, lambda n, k: k != 0 and n % k != 0),
+    "residue": SieveCondition(2, lambda n, r, m: m > 0 and n % m == r % m),
+    "coprime": SieveCondition(1, lambda n, k: math.gcd(n, k) == 1),
+    "odd": SieveCondition(0, lambda n: n % 2 == 1),
+    "even": SieveCondition(0, lambda n: n % 2 == 0),
+    "square": SieveCondition(0, lambda n: n >= 0 and _is_power(n, 2)),
+    "cube": SieveCondition(0, lambda n: _is_power(n, 3)),
+    "prime": SieveCondition(0, lambda n: bool(sympy.isprime(n))),
+    "units_digit": SieveCondition(1, lambda n, d: abs(n) % 10 == d),
+    "has_digit": SieveCondition(1, lambda n, d: 0 <= d <= 9 and str(d) in _decimal_digits(n)),
+    "no_digit": SieveCondition(1, lambda n, d: 0 <= d <= 9 and str(d) not in _decimal_digits(n)),
+    "odd_digits": SieveCondition(0, lambda n: all(int(d) % 2 for d in _decimal_digits(n))),
+    "even_digits": SieveCondition(0, lambda n: not any(int(d) % 2 for d in _decimal_digits(n))),
+    "distinct_digits": SieveCondition(0, lambda n: len(set(_decimal_digits(n)))
+                                      == len(_decimal_digits(n))),
+    "digit_sum": SieveCondition(1, lambda n, total: sum(map(int, _decimal_digits(n))) == total),
+    "palindrome": SieveCondition(0, lambda n: _decimal_digits(n) == _decimal_digits(n)[::-1]),
+}
+SIEVE_PICKS = ("count", "sum", "max", "min", "all")
+# Integers a SIEVE step tests, at most: a MATH range ("positive integers less than 10,000",
+# the sum of the three-digit integers) is far smaller, and a plain loop over this many takes
+# well under a second.
+MAX_SIEVE_INTEGERS = 200_000
+
+
+def sieve_conditions(form: str) -> list[tuple[str, SieveCondition]]:
+    """The conditions a SIEVE `form` lists; ValueError for a name not in SIEVE_CONDITIONS."""
+    names = form.split(",")
+    unknown = [name for name in names if name not in SIEVE_CONDITIONS]
+    if unknown:
+        raise ValueError(f"unknown SIEVE conditions {unknown}")
+    return [(name, SIEVE_CONDITIONS[name]) for name in names]
+
+
+def sieve_arity(form: str) -> int:
+    """How many parameters the conditions of a SIEVE `form` read, all together."""
+    return sum(condition.arity for _, condition in sieve_conditions(form))
+
 # How `render` joins a number step's operands to its target.
 _JOINS = {MathOp.REMAINDER: " by ", MathOp.GCD: ", ", MathOp.LCM: ", ", MathOp.BASE: " in base ",
           MathOp.DIGITS: " in base ", MathOp.VIETA: " over the roots of ",
           MathOp.CHOOSE: " choose ", MathOp.PERMUTE: " permute ", MathOp.ARRANGE: " with alike ",
           MathOp.DISTRIBUTE: " into ", MathOp.TRIALS: " trials succeeding ",
-          MathOp.DRAW: " drawing "}
-_PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS)
+          MathOp.DRAW: " drawing ", MathOp.SIEVE: " to "}
+_PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS,
+           MathOp.SIEVE)
 
 
 @dataclass(frozen=True)
@@ -386,7 +461,7 @@ class MathProgram:
             if step.op in _PICKED and step.pick != "unique":
                 line += f" ({step.pick})"
             if step.op is MathOp.SIMPLIFY and step.form != "simplify" or \
-                    step.op in GEOMETRY_FORMS:
+                    step.op in GEOMETRY_FORMS or step.op is MathOp.SIEVE:
                 line += f" ({step.form})"
             lines.append(line)
         return "\n".join(lines)
@@ -400,7 +475,11 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
                     item.get("pick", "unique"), item.get("form", "simplify"),
                     tuple(item.get("operands", [])))
     forms = GEOMETRY_FORMS.get(step.op, dict.fromkeys(FORMS))
-    if step.pick not in PICKS or step.form not in forms:
+    if step.op is MathOp.SIEVE:
+        if step.pick not in SIEVE_PICKS or len(step.operands) != 1 + sieve_arity(step.form):
+            raise ValueError(f"SIEVE {step.form!r} ({step.pick}) with {len(step.operands)} "
+                             "operands")
+    elif step.pick not in PICKS or step.form not in forms:
         raise ValueError(f"unknown pick {step.pick!r} or form {step.form!r}")
     if step.op in GEOMETRY_FORMS and \
             not GEOMETRY_FORMS[step.op][step.form].takes(1 + len(step.operands)):
@@ -1167,6 +1246,49 @@ def _geometry_step(step: MathStep, expressions: tuple[str, ...],
     return [_exact(form.formula(*numbers))]
 
 
+def _sieve_step(step: MathStep, expressions: tuple[str, ...],
+                bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    """The integers from `target` to `operands[0]` (both included) that meet every condition
+    `form` lists, combined by `pick`. An open end is allowed where the pick does not need it:
+    up to infinity for min, down from minus infinity for max; the integers are then tried
+    from the closed end until one meets the conditions (MAX_SIEVE_INTEGERS at most)."""
+    ends = [_value(ref, step, expressions, bound) for ref in (step.target, step.operands[0])]
+    try:
+        conditions = sieve_conditions(step.form)
+    except ValueError as error:
+        raise ExecutionError("bad_program", str(error)) from None
+    parameters = [_integer(ref, step, expressions, bound) for ref in step.operands[1:]]
+    if len(parameters) != sum(condition.arity for _, condition in conditions):
+        raise ExecutionError("bad_program", f"SIEVE {step.form} with {len(parameters)} numbers")
+    tests = []
+    for _, condition in conditions:
+        taken, parameters = parameters[:condition.arity], parameters[condition.arity:]
+        tests.append((condition.holds, taken))
+    low, high = ends
+    if step.pick == "min" and high == sympy.oo and isinstance(low, sympy.Integer):
+        high = low + MAX_SIEVE_INTEGERS - 1
+    elif step.pick == "max" and low == -sympy.oo and isinstance(high, sympy.Integer):
+        low = high - MAX_SIEVE_INTEGERS + 1
+    if not (isinstance(low, sympy.Integer) and isinstance(high, sympy.Integer)):
+        raise ExecutionError("unbounded", f"SIEVE from {str(low)[:30]} to {str(high)[:30]} "
+                             f"({step.pick})")
+    if high - low + 1 > MAX_SIEVE_INTEGERS:
+        raise ExecutionError("too_large", f"{high - low + 1} integers to sieve")
+    numbers = range(int(high), int(low) - 1, -1) if step.pick == "max" else \
+        range(int(low), int(high) + 1)
+    found = []
+    for number in numbers:
+        if all(holds(number, *taken) for holds, taken in tests):
+            found.append(sympy.Integer(number))
+            if step.pick in ("min", "max"):
+                break
+    if not found and step.pick != "count":
+        raise ExecutionError("no_solution", f"no integer from {low} to {high} meets {step.form}")
+    if step.pick == "all" and len(found) > MAX_SERIES_TERMS:
+        raise ExecutionError("too_large", f"{len(found)} integers listed")
+    return _pick(found, step.pick)
+
+
 def in_base(number: int, base: int) -> str:
     """`number` written in `base` with the subscript MATH answers carry ("1200_7", "-37_8",
     "A5_{12}"); in base 10 the plain numeral."""
@@ -1196,7 +1318,7 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.BASE: _base_step, MathOp.INTEGERS: _integers_step, MathOp.VIETA: _vieta_step,
           MathOp.CHOOSE: _choose_step, MathOp.PERMUTE: _choose_step,
           MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
-          MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step,
+          MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step, MathOp.SIEVE: _sieve_step,
           **dict.fromkeys(GEOMETRY_FORMS, _geometry_step)}
 
 

@@ -26,7 +26,9 @@ How a problem is read:
      ("the greatest common factor of 68 and 92"), or a counting rule (solver/math_counting.py:
      choices, orders, letters of a word, balls into boxes, independent trials, random draws),
      or a geometry rule (solver/math_geometry.py: an area, perimeter, volume, surface, length
-     or regular polygon's angle of one figure from the numbers the words state).
+     or regular polygon's angle of one figure from the numbers the words state), or a sieve
+     rule (solver/math_sieve.py: how many integers of a range meet stated tests, their sum,
+     the largest or smallest).
      Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
@@ -68,6 +70,7 @@ from mycelium.solver.math_program import (
     Ref,
     describe_math,
 )
+from mycelium.solver.math_sieve import sieve_candidates
 
 Span = tuple[int, int]  # (start char, end char), as signals.clauses writes clauses
 # Per sympy or math-verify call. On MATH train 12 of 1,261 validated problems took over 1 s in
@@ -279,7 +282,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
     numbers = [CandidateProgram(steps)
                for steps in (*number_candidates(text, spans, pieces[objective]),
                              *counting_candidates(text, spans, pieces[objective]),
-                             *geometry_candidates(text, spans, pieces[objective]))]
+                             *geometry_candidates(text, spans, pieces[objective]),
+                             *sieve_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
