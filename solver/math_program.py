@@ -84,6 +84,15 @@ lists them. Every dimension must be positive (a coordinate may be any real numbe
   POLYGON        a regular polygon's angles in degrees: interior_sum, interior, exterior (of n
                  sides), and its sides from one angle: sides_from_interior, sides_from_exterior
                  (an angle that gives no whole number of sides is refused).
+Optima (solver/math_extrema.py proposes them from the question's words):
+  EXTREMUM       the largest or smallest value (`pick` max, min) of `target` over the real
+                 numbers its `given` constraints allow (definitions substituted; no equations),
+                 or (`form` argument, else value) the one point where it is reached. One
+                 variable: the critical points and closed ends of the interval on which it is
+                 defined and continuous, checked against its limits at the open ends (an
+                 optimum not reached is refused as unbounded); several: a quadratic polynomial
+                 with a definite Hessian ("the minimum value of $x^2+y^2-6x+4y+18$": 5).
+
 Integers of a range (solver/math_sieve.py proposes them from the question's words):
   SIEVE          the integers from `target` to `operands[0]`, both included, that meet every
                  condition `form` lists, comma-separated (SIEVE_CONDITIONS: multiple,
@@ -201,6 +210,7 @@ class MathOp(StrEnum):
     LENGTH = "LENGTH"
     POLYGON = "POLYGON"
     SIEVE = "SIEVE"
+    EXTREMUM = "EXTREMUM"
 
 
 @dataclass(frozen=True)
@@ -376,6 +386,10 @@ SIEVE_CONDITIONS: dict[str, SieveCondition] = {
     "palindrome": SieveCondition(0, lambda n: _decimal_digits(n) == _decimal_digits(n)[::-1]),
 }
 SIEVE_PICKS = ("count", "sum", "max", "min", "all")
+EXTREMUM_FORMS = ("value", "argument")  # the optimum itself, or where it is reached
+# Critical points an EXTREMUM step compares, at most; digits its comparisons are evaluated to.
+MAX_CRITICAL_POINTS = 20
+_COMPARE_DIGITS = 30
 # Integers a SIEVE step tests, at most: a MATH range ("positive integers less than 10,000",
 # the sum of the three-digit integers) is far smaller, and a plain loop over this many takes
 # well under a second.
@@ -402,7 +416,7 @@ _JOINS = {MathOp.REMAINDER: " by ", MathOp.GCD: ", ", MathOp.LCM: ", ", MathOp.B
           MathOp.DISTRIBUTE: " into ", MathOp.TRIALS: " trials succeeding ",
           MathOp.DRAW: " drawing ", MathOp.SIEVE: " to "}
 _PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS,
-           MathOp.SIEVE)
+           MathOp.SIEVE, MathOp.EXTREMUM)
 
 
 @dataclass(frozen=True)
@@ -461,7 +475,7 @@ class MathProgram:
             if step.op in _PICKED and step.pick != "unique":
                 line += f" ({step.pick})"
             if step.op is MathOp.SIMPLIFY and step.form != "simplify" or \
-                    step.op in GEOMETRY_FORMS or step.op is MathOp.SIEVE:
+                    step.op in GEOMETRY_FORMS or step.op in (MathOp.SIEVE, MathOp.EXTREMUM):
                 line += f" ({step.form})"
             lines.append(line)
         return "\n".join(lines)
@@ -479,6 +493,9 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
         if step.pick not in SIEVE_PICKS or len(step.operands) != 1 + sieve_arity(step.form):
             raise ValueError(f"SIEVE {step.form!r} ({step.pick}) with {len(step.operands)} "
                              "operands")
+    elif step.op is MathOp.EXTREMUM:
+        if step.pick not in ("max", "min") or step.form not in EXTREMUM_FORMS:
+            raise ValueError(f"EXTREMUM {step.form!r} ({step.pick})")
     elif step.pick not in PICKS or step.form not in forms:
         raise ValueError(f"unknown pick {step.pick!r} or form {step.form!r}")
     if step.op in GEOMETRY_FORMS and \
@@ -1246,6 +1263,105 @@ def _geometry_step(step: MathStep, expressions: tuple[str, ...],
     return [_exact(form.formula(*numbers))]
 
 
+def _extremum_step(step: MathStep, expressions: tuple[str, ...],
+                   bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    """The largest or smallest value (`pick`) that `target` takes over the real numbers its
+    `given` constraints allow, or (form argument) the one point where it takes it. One
+    variable: the critical points and closed ends of the one interval on which the target is
+    defined and continuous, against its limits at the open ends, so that an optimum that is
+    not reached (a limit beyond every value) is refused as unbounded. Several variables: a
+    quadratic polynomial with a definite Hessian and no constraints (the one critical
+    point)."""
+    given = _sort_given(step, expressions)
+    if given.equations:
+        raise ExecutionError("underdetermined", "an optimum under equations")
+    target = _ref(step.target, expressions)
+    if isinstance(target, sympy.Eq) and _definition(target):
+        target = target.rhs  # "the minimum value of $f(x) = x^2 - 4x$"
+    target = _substitute(target, given.definitions, bound)
+    if not isinstance(target, sympy.Expr):
+        raise ExecutionError("not_an_expression", f"{str(target)[:60]}")
+    target = target.doit()
+    variables = sorted(target.free_symbols, key=str)
+    if target.has(sympy.Abs, sympy.floor, sympy.ceiling, sympy.Max, sympy.Min,
+                  sympy.Piecewise, sympy.sign, sympy.I):
+        raise ExecutionError("not_solvable", "an optimum of a piecewise or complex target")
+    if len(variables) == 1:
+        return [_one_variable_optimum(target, variables[0], given.constraints, step)]
+    if len(variables) > 1 and not given.constraints and step.form == "value":
+        return [_quadratic_optimum(target, variables, step.pick)]
+    raise ExecutionError("not_solvable", f"an optimum over {len(variables)} variables")
+
+
+def _one_variable_optimum(target: sympy.Expr, variable: sympy.Symbol,
+                          constraints: list[sympy.Basic], step: MathStep) -> sympy.Expr:
+    region: sympy.Set = sympy.S.Reals
+    for constraint in constraints:
+        if constraint.free_symbols - {variable}:
+            raise ExecutionError("underdetermined", "a constraint on another unknown")
+        region = region.intersect(sympy.solveset(constraint, variable, sympy.S.Reals))
+    region = sympy.calculus.util.continuous_domain(target, variable, region)
+    if not isinstance(region, sympy.Interval):
+        raise ExecutionError("not_solvable", f"the target lives on {str(region)[:60]}")
+    critical = sympy.solveset(sympy.diff(target, variable), variable, region.interior)
+    if not (critical is sympy.S.EmptySet or isinstance(critical, sympy.FiniteSet)) or \
+            len(critical) > MAX_CRITICAL_POINTS:
+        raise ExecutionError("not_solvable", f"critical points {str(critical)[:60]}")
+    points = [*critical, *(end for end, open_end in ((region.start, region.left_open),
+                                                      (region.end, region.right_open))
+                           if not open_end and end.is_finite)]
+    if not points:
+        raise ExecutionError("no_solution", "no critical point and no closed end")
+    reached = [(sympy.simplify(target.subs(variable, point)), point) for point in points]
+    sign = 1 if step.pick == "max" else -1
+    best = max(reached, key=lambda item: sign * _numeric(item[0]))
+    for end, open_end, side in ((region.start, region.left_open, "+"),
+                                (region.end, region.right_open, "-")):
+        if not (open_end or not end.is_finite):
+            continue
+        edge = sympy.limit(target, variable, end, side)
+        if edge in (sympy.oo, -sympy.oo):
+            beyond = sign * edge == sympy.oo
+        elif edge.is_finite:
+            beyond = sign * _numeric(edge - best[0]) > 0
+        else:  # no limit, or a complex infinity
+            raise ExecutionError("unbounded", f"no limit of the target at {end}")
+        if beyond:
+            raise ExecutionError("unbounded", f"{step.pick} not reached: {edge} at {end}")
+    if step.form == "value":
+        return _exact(best[0])
+    ties = [point for value, point in reached if _numeric(value - best[0]).is_zero]
+    if len(ties) != 1:
+        raise ExecutionError("not_single_answer", f"the optimum is reached at {len(ties)} points")
+    return _exact(best[1])
+
+
+def _numeric(value: sympy.Expr) -> sympy.Float:
+    """`value` to _COMPARE_DIGITS digits, zero when it is zero to within them."""
+    number = sympy.N(value, _COMPARE_DIGITS)
+    if not number.is_real:
+        raise ExecutionError("not_real", f"{str(value)[:60]}")
+    return number if abs(number) > sympy.Float(10) ** (5 - _COMPARE_DIGITS) else sympy.S.Zero
+
+
+def _quadratic_optimum(target: sympy.Expr, variables: list[sympy.Symbol],
+                       pick: str) -> sympy.Expr:
+    try:
+        degree = sympy.Poly(target, *variables).total_degree()
+    except sympy.PolynomialError:
+        degree = None
+    if degree != 2:
+        raise ExecutionError("not_solvable", "an optimum over several variables of no quadratic")
+    hessian = sympy.hessian(target, variables)
+    definite = hessian.is_positive_definite if pick == "min" else \
+        (-hessian).is_positive_definite
+    if not definite:
+        raise ExecutionError("unbounded", f"the quadratic has no {pick}")
+    (solution,) = sympy.solve([sympy.diff(target, variable) for variable in variables],
+                              variables, dict=True)
+    return _exact(target.subs(solution))
+
+
 def _sieve_step(step: MathStep, expressions: tuple[str, ...],
                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
     """The integers from `target` to `operands[0]` (both included) that meet every condition
@@ -1319,6 +1435,7 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.CHOOSE: _choose_step, MathOp.PERMUTE: _choose_step,
           MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
           MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step, MathOp.SIEVE: _sieve_step,
+          MathOp.EXTREMUM: _extremum_step,
           **dict.fromkeys(GEOMETRY_FORMS, _geometry_step)}
 
 

@@ -28,7 +28,8 @@ How a problem is read:
      or a geometry rule (solver/math_geometry.py: an area, perimeter, volume, surface, length
      or regular polygon's angle of one figure from the numbers the words state), or a sieve
      rule (solver/math_sieve.py: how many integers of a range meet stated tests, their sum,
-     the largest or smallest).
+     the largest or smallest), or an optimum (solver/math_extrema.py: the maximum or minimum
+     value of an expression, given its definitions and constraints, `_extremum_given`).
      Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_counting import counting_candidates
+from mycelium.solver.math_extrema import extremum_candidates
 from mycelium.solver.math_geometry import geometry_candidates
 from mycelium.solver.math_numbers import marked_text, number_candidates
 from mycelium.solver.math_program import (
@@ -283,7 +285,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
                for steps in (*number_candidates(text, spans, pieces[objective]),
                              *counting_candidates(text, spans, pieces[objective]),
                              *geometry_candidates(text, spans, pieces[objective]),
-                             *sieve_candidates(text, spans, pieces[objective]))]
+                             *sieve_candidates(text, spans, pieces[objective]),
+                             *extremum_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
@@ -292,7 +295,11 @@ def math_structure(text: str, *, clauses: Sequence[Span],
     if out_of_scope is not None and not numbers and \
             not _INTEGER_ASK.search(prose, *pieces[objective]):
         raise out_of_scope
-    facts = _facts(prose, spans, pieces, objective, timeout_s)
+    # an optimum's expression may stand outside the objective clause ("Find the minimum value
+    # of\n\[...\]"): it is parsed as a target is
+    optimised = {candidate.steps[0].target for candidate in numbers
+                 if candidate.steps[0].op is MathOp.EXTREMUM}
+    facts = _facts(prose, spans, pieces, objective, timeout_s, optimised)
     problem = MathReading(text, prose, spans, facts, pieces, objective)
     numbers = [item for candidate in numbers for item in _with_given(problem, candidate)]
     candidates = numbers + _integer_candidates(problem) + \
@@ -319,7 +326,7 @@ def _objective(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span]) -
 
 
 def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objective: int,
-           timeout_s: float) -> list[MathFacts]:
+           timeout_s: float, also: set[Ref] = frozenset()) -> list[MathFacts]:
     """Facts of the spans a program could use: relations (equations or constraints), the
     objective's first MAX_TARGETS other spans that are not bare numerals (its targets), and lone
     symbols in a clause with a sign word. Other spans ("in the form $\\frac{m+\\sqrt{n}}{p}$")
@@ -335,7 +342,7 @@ def _facts(prose: str, spans: Sequence[MathSpan], clauses: Sequence[Span], objec
     def needed(index: int, span: MathSpan) -> bool:
         if _UNSTATABLE.search(span.latex):
             return False
-        if index in targets or _RELATION.search(span.latex):
+        if index in targets or index in also or _RELATION.search(span.latex):
             return True
         clause = next(clause for clause in clauses
                       if clause[0] <= span.start and span.end <= clause[1])
@@ -457,6 +464,8 @@ def _with_given(problem: MathReading, candidate: CandidateProgram) -> list[Candi
     definitions connected to them ("How many factors does $N$ have if $N = 2^4 \\cdot 3^3$?"),
     and, when they hold a single unknown, that unknown solved first."""
     (step,) = candidate.steps
+    if step.op is MathOp.EXTREMUM:
+        return _extremum_given(problem, step)
     refs = [ref for ref in (step.target, *step.operands) if isinstance(ref, int)]
     symbols = {symbol for ref in refs for symbol in problem.facts[ref].symbols}
     functions = {name for ref in refs for name in problem.facts[ref].functions}
@@ -472,6 +481,37 @@ def _with_given(problem: MathReading, candidate: CandidateProgram) -> list[Candi
         found.append(CandidateProgram((MathStep(MathOp.SOLVE, unknown, given),
                                        replace(step, given=definitions))))
     return found
+
+
+def _extremum_given(problem: MathReading, step: MathStep) -> list[CandidateProgram]:
+    """An optimum's step with the definitions its expression uses and the constraints on its
+    variables (inequalities, "for positive $x$"); none when the problem holds math the step
+    would not read: an equation among them (an optimum under a condition, which EXTREMUM does
+    not solve), or any span that is not the expression, a given, a lone symbol or a numeral
+    (an interval in words, a second expression)."""
+    facts = problem.facts[step.target]
+    if facts.kind not in ("expression", "definition"):
+        return []
+    given, _ = _connected(problem, set(facts.symbols), set(facts.functions))
+    given = tuple(index for index in given if index != step.target)
+    if any(problem.facts[index].kind != "definition" for index in given):
+        return []
+    variables = set(facts.symbols) | {symbol for index in given
+                                      for symbol in problem.facts[index].symbols}
+    if facts.kind == "definition":  # its variable is no listed symbol: only a bare optimum
+        variables = set()
+    constraints = _constraints(problem, variables) if variables else ()
+    literals = tuple((latex, clause) for latex, clause, symbol in _sign_constraints(problem)
+                     if symbol in variables)
+    read = {step.target, *given, *constraints}
+    for index, span in enumerate(problem.spans):
+        if index not in read and not _LONE_SYMBOL.fullmatch(span.latex) and \
+                not _NUMERAL.fullmatch(span.latex):
+            return []
+    if _SIGNS.search(problem.prose) and not literals:
+        return []  # a sign word about something the step does not read
+    return [CandidateProgram((replace(step, given=(
+        *given, *constraints, *(latex for latex, _ in literals))),), literals)]
 
 
 def _implicit_target(problem: MathReading, pick: str,
