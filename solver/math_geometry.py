@@ -22,6 +22,10 @@ How a problem is read (its text as math_numbers reads it: lowercased, math spans
      ("16 feet in diameter", "a radius of 3 cm", "legs of length 6 and 8", "50 feet long and 10
      feet wide", vertices "(4, -1), (10, 3) and (4, 5)"); a dimension stated twice with two
      values, or not at all, names no measure.
+Two questions are read before these steps, each whole or not at all: the lesser angle between
+a clock's hands at the one time stated (ANGLE clock: "the acute angle formed by the hour hand
+and the minute hand ... at 6:48"), and the circle inscribed in a triangle whose three sides the
+math states and nothing else (LENGTH inradius, indiameter: "if $AB = 5, AC=6, BC=7$").
 Every number the problem states must be one of the dimensions read: a number left over (the
 "11" of "Eleven 9-inch by 12-inch pictures", a "doubled" radius, an unknown "$x+4$") means the
 question is about something the plain formula does not compute, and so do the words of
@@ -150,6 +154,9 @@ def geometry_candidates(text: str, spans: Sequence[LatexSpan], objective: Span) 
     when its words do not determine one)."""
     marked, origin = marked_text(text, spans)
     asked = _asked(marked, origin, text, objective)
+    special = _clock_angle(text, marked, asked) or _inscribed_circle(marked, asked, spans)
+    if special is not None:
+        return [(special,)]
     reading = _Reading(marked, spans)
     if not asked.strip() or _CHANGED.search(reading.marked):
         return []
@@ -160,6 +167,56 @@ def geometry_candidates(text: str, spans: Sequence[LatexSpan], objective: Span) 
     if steps is None or not reading.all_used() or len(_units(reading.marked)) > 1:
         return []
     return [(steps,)]
+
+
+_TIME = re.compile(r"(?<![\d.:])(\d{1,2})\s*:\s*(\d{2})(?![\d:])")
+
+
+def _clock_angle(text: str, marked: str, asked: str) -> MathStep | None:
+    """"the acute angle formed by the hour hand and the minute hand ... at 6:48": the lesser
+    angle between the hands at the one time the problem states ("$9$:$40$" too), when the
+    problem states no other number ("a 12-hour clock" aside) and asks for no other angle."""
+    if not (re.search(r"\bhour hand\b", asked) and re.search(r"\bminute hand\b", asked)
+            and re.search(r"\bangle\b", asked)) or re.search(
+                r"\b(?:larger|largest|greater|obtuse|reflex|inches|long|distance|travel\w*|"
+                r"after|before|later|earlier|minutes|hours|seconds?)\b", marked):
+        return None
+    plain = re.sub(r"\$|\b12-hour\b", " ", text)
+    times = list(_TIME.finditer(plain))
+    if len(times) != 1 or re.search(r"\d", plain[:times[0].start()] + plain[times[0].end():]):
+        return None
+    hours, minutes = times[0].groups()
+    return MathStep(MathOp.ANGLE, str(int(hours)), operands=(str(int(minutes)),), form="clock")
+
+
+# "AB = 5", "AB = AC = 7": a segment's length stated in math
+_SEGMENT = re.compile(r"([A-Z]{2})\s*=\s*(?:([A-Z]{2})\s*=\s*)?(\d+(?:\.\d+)?)(?![\d.])")
+
+
+def _inscribed_circle(marked: str, asked: str, spans: Sequence[LatexSpan]) -> MathStep | None:
+    """"What is the radius of the circle inscribed in triangle $ABC$ if $AB = 5, AC=6,
+    BC=7$?": the inradius (or its double) of the triangle whose three sides the math states,
+    when it states nothing else (a fourth segment, an incenter's distance: no candidate)."""
+    found = re.search(r"\b(radius|diameter) of the circle inscribed in (?:a |the )?triangle\b|"
+                      r"\b(?:the )?(inradius)\b", asked)
+    if found is None or re.search(r"\b(?:incenter|isosceles|tangent|area|perimeter)\b", marked):
+        return None
+    sides: dict[frozenset[str], str] = {}
+    for span in spans:
+        for match in _SEGMENT.finditer(span.latex):
+            for segment in filter(None, match.group(1, 2)):
+                if sides.setdefault(frozenset(segment), match[3]) != match[3]:
+                    return None
+    vertices = set().union(*sides) if sides else set()
+    if len(sides) != 3 or len(vertices) != 3 or any(len(side) != 2 for side in sides):
+        return None
+    stated = sum(len(re.findall(r"\d+(?:\.\d+)?", span.latex)) for span in spans)
+    if stated != sum(len(_SEGMENT.findall(span.latex)) for span in spans) or \
+            re.search(r"\d", re.sub(r"@\d+@", " ", _EXPRESS.sub(" ", marked))):
+        return None  # a number that is no side's
+    form = "indiameter" if found[1] == "diameter" else "inradius"
+    first, *rest = sides.values()
+    return MathStep(MathOp.LENGTH, first, operands=tuple(rest), form=form)
 
 
 class _Reading:

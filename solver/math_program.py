@@ -80,10 +80,12 @@ lists them. Every dimension must be positive (a coordinate may be any real numbe
   SURFACE        cube, box, cylinder (total), cylinder_lateral (the curved face), sphere,
                  hemisphere (curved face and base).
   LENGTH         hypotenuse (two legs), leg (hypotenuse, the other leg), distance (x1, y1, x2,
-                 y2, or three coordinates a point), diagonal (a rectangle's or box's sides).
+                 y2, or three coordinates a point), diagonal (a rectangle's or box's sides),
+                 inradius and indiameter (of the circle inscribed in a triangle of three sides).
   POLYGON        a regular polygon's angles in degrees: interior_sum, interior, exterior (of n
                  sides), and its sides from one angle: sides_from_interior, sides_from_exterior
                  (an angle that gives no whole number of sides is refused).
+  ANGLE          clock (hours, minutes): the lesser angle between a clock's hands, in degrees.
 Optima (solver/math_extrema.py proposes them from the question's words):
   EXTREMUM       the largest or smallest value (`pick` max, min) of `target` over the real
                  numbers its `given` constraints allow (definitions substituted; no equations),
@@ -92,6 +94,13 @@ Optima (solver/math_extrema.py proposes them from the question's words):
                  defined and continuous, checked against its limits at the open ends (an
                  optimum not reached is refused as unbounded); several: a quadratic polynomial
                  with a definite Hessian ("the minimum value of $x^2+y^2-6x+4y+18$": 5).
+
+Points and slopes (solver/math_coordinates.py proposes them from the question's words):
+  COORDINATE     `form` COORDINATE_FORMS: midpoint (x1, y1, x2, y2, or three coordinates each),
+                 endpoint (the midpoint's coordinates, then one endpoint's: the other endpoint),
+                 slope and perpendicular_slope (through two points), line_slope and
+                 line_perpendicular_slope (of `target`, a line's equation in x and y). A point
+                 is answered as a point (pick all) or the sum or product of its coordinates.
 
 Integers of a range (solver/math_sieve.py proposes them from the question's words):
   SIEVE          the integers from `target` to `operands[0]`, both included, that meet every
@@ -209,8 +218,10 @@ class MathOp(StrEnum):
     SURFACE = "SURFACE"
     LENGTH = "LENGTH"
     POLYGON = "POLYGON"
+    ANGLE = "ANGLE"
     SIEVE = "SIEVE"
     EXTREMUM = "EXTREMUM"
+    COORDINATE = "COORDINATE"
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,21 @@ def _regular(formula: Callable[[sympy.Integer], sympy.Expr]
     return angle
 
 
+def _clock(hours: sympy.Expr, minutes: sympy.Expr) -> sympy.Expr:
+    """The lesser angle (degrees) between a clock's hands at hours:minutes: the hour hand
+    turns 30 degrees an hour and half a degree a minute, the minute hand 6 degrees a minute."""
+    if not (isinstance(hours, sympy.Integer) and isinstance(minutes, sympy.Integer)
+            and 1 <= hours <= 24 and 0 <= minutes < 60):
+        raise ExecutionError("not_a_measure", f"no time {hours}:{minutes}")
+    angle = abs(30 * (hours % 12) - sympy.Rational(11, 2) * minutes) % 360
+    return sympy.Min(angle, 360 - angle)
+
+
+def _inradius(a: sympy.Expr, b: sympy.Expr, c: sympy.Expr) -> sympy.Expr:
+    """The radius of a triangle's inscribed circle: its area over half its perimeter."""
+    return _heron(a, b, c) / ((a + b + c) / 2)
+
+
 _PI = sympy.pi
 # op -> figure -> formula: the geometry steps the module docstring lists
 GEOMETRY_FORMS: dict[MathOp, dict[str, GeometryForm]] = {
@@ -331,6 +357,8 @@ GEOMETRY_FORMS: dict[MathOp, dict[str, GeometryForm]] = {
         "hypotenuse": GeometryForm((2,), lambda a, b: sympy.sqrt(a ** 2 + b ** 2)),
         "leg": GeometryForm((2,), _leg),
         "distance": GeometryForm((4, 6), _distance, signed=True),
+        "inradius": GeometryForm((3,), _inradius),
+        "indiameter": GeometryForm((3,), lambda a, b, c: 2 * _inradius(a, b, c)),
         "diagonal": GeometryForm((2, 3), lambda *sides: sympy.sqrt(
             sympy.Add(*(side ** 2 for side in sides))))},
     MathOp.POLYGON: {
@@ -339,6 +367,8 @@ GEOMETRY_FORMS: dict[MathOp, dict[str, GeometryForm]] = {
         "exterior": GeometryForm((1,), _regular(lambda sides: 360 / sides)),
         "sides_from_interior": GeometryForm((1,), lambda angle: _sides(angle, exterior=False)),
         "sides_from_exterior": GeometryForm((1,), lambda angle: _sides(angle, exterior=True))},
+    MathOp.ANGLE: {
+        "clock": GeometryForm((2,), _clock, signed=True)},
 }
 
 
@@ -386,7 +416,11 @@ SIEVE_CONDITIONS: dict[str, SieveCondition] = {
     "palindrome": SieveCondition(0, lambda n: _decimal_digits(n) == _decimal_digits(n)[::-1]),
 }
 SIEVE_PICKS = ("count", "sum", "max", "min", "all")
-EXTREMUM_FORMS = ("value", "argument")  # the optimum itself, or where it is reached
+EXTREMUM_FORMS = ("value", "argument")
+# COORDINATE forms -> how many numbers (target and operands) each takes
+COORDINATE_FORMS = {"midpoint": (4, 6), "endpoint": (4, 6), "slope": (4,),
+                    "perpendicular_slope": (4,), "line_slope": (1,),
+                    "line_perpendicular_slope": (1,)}  # the optimum itself, or where it is reached
 # Critical points an EXTREMUM step compares, at most; digits its comparisons are evaluated to.
 MAX_CRITICAL_POINTS = 20
 _COMPARE_DIGITS = 30
@@ -416,7 +450,7 @@ _JOINS = {MathOp.REMAINDER: " by ", MathOp.GCD: ", ", MathOp.LCM: ", ", MathOp.B
           MathOp.DISTRIBUTE: " into ", MathOp.TRIALS: " trials succeeding ",
           MathOp.DRAW: " drawing ", MathOp.SIEVE: " to "}
 _PICKED = (MathOp.SOLVE, MathOp.DIVISORS, MathOp.PRIME_FACTORS, MathOp.DIGITS, MathOp.INTEGERS,
-           MathOp.SIEVE, MathOp.EXTREMUM)
+           MathOp.SIEVE, MathOp.EXTREMUM, MathOp.COORDINATE)
 
 
 @dataclass(frozen=True)
@@ -475,7 +509,8 @@ class MathProgram:
             if step.op in _PICKED and step.pick != "unique":
                 line += f" ({step.pick})"
             if step.op is MathOp.SIMPLIFY and step.form != "simplify" or \
-                    step.op in GEOMETRY_FORMS or step.op in (MathOp.SIEVE, MathOp.EXTREMUM):
+                    step.op in GEOMETRY_FORMS or \
+                    step.op in (MathOp.SIEVE, MathOp.EXTREMUM, MathOp.COORDINATE):
                 line += f" ({step.form})"
             lines.append(line)
         return "\n".join(lines)
@@ -493,6 +528,12 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
         if step.pick not in SIEVE_PICKS or len(step.operands) != 1 + sieve_arity(step.form):
             raise ValueError(f"SIEVE {step.form!r} ({step.pick}) with {len(step.operands)} "
                              "operands")
+    elif step.op is MathOp.COORDINATE:
+        counts = COORDINATE_FORMS.get(step.form)
+        if counts is None or 1 + len(step.operands) not in counts or \
+                step.pick not in ("unique", "all", "sum", "product"):
+            raise ValueError(f"COORDINATE {step.form!r} ({step.pick}) with "
+                             f"{len(step.operands)} operands")
     elif step.op is MathOp.EXTREMUM:
         if step.pick not in ("max", "min") or step.form not in EXTREMUM_FORMS:
             raise ValueError(f"EXTREMUM {step.form!r} ({step.pick})")
@@ -1362,6 +1403,53 @@ def _quadratic_optimum(target: sympy.Expr, variables: list[sympy.Symbol],
     return _exact(target.subs(solution))
 
 
+def _coordinate_step(step: MathStep, expressions: tuple[str, ...],
+                     bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    """A point or a slope in the coordinate plane (COORDINATE_FORMS): the midpoint of two
+    points (x1, y1, x2, y2, or three coordinates each), the other endpoint of a segment from
+    its midpoint and one endpoint, the slope of the line through two points or of a line's
+    equation (`target`, linear in x and y), or the slope perpendicular to either. A point is
+    the answer itself (pick all), or the sum or product of its coordinates."""
+    if step.form.startswith("line_"):
+        line = _ref(step.target, expressions)
+        x, y = sympy.Symbol("x"), sympy.Symbol("y")
+        if not isinstance(line, sympy.Eq) or line.free_symbols != {x, y}:
+            raise ExecutionError("not_a_measure", f"{str(line)[:60]} is no line in x and y")
+        relation = sympy.expand(line.lhs - line.rhs)
+        if not _is_linear(relation, [x, y]) or relation.coeff(y) == 0:
+            raise ExecutionError("not_a_measure", f"{str(line)[:60]}: no slope")
+        slope = -relation.coeff(x) / relation.coeff(y)
+    else:
+        numbers = [_value(ref, step, expressions, bound) for ref in (step.target, *step.operands)]
+        if not all(number.is_number and number.is_real for number in numbers):
+            raise ExecutionError("not_a_measure", "coordinates that are no real numbers")
+        half = len(numbers) // 2
+        first, second = numbers[:half], numbers[half:]
+        if step.form == "midpoint":
+            return _point([(a + b) / 2 for a, b in zip(first, second, strict=True)], step.pick)
+        if step.form == "endpoint":
+            return _point([2 * a - b for a, b in zip(first, second, strict=True)], step.pick)
+        if second[0] == first[0]:
+            raise ExecutionError("undefined", "a vertical line has no slope")
+        slope = (second[1] - first[1]) / (second[0] - first[0])
+    if step.form.endswith("perpendicular_slope"):
+        if slope == 0:
+            raise ExecutionError("undefined", "a vertical line has no slope")
+        slope = -1 / slope
+    return [_exact(slope)]
+
+
+def _point(coordinates: list[sympy.Expr], pick: str) -> list[sympy.Basic]:
+    coordinates = [_exact(coordinate) for coordinate in coordinates]
+    if pick == "sum":
+        return [_exact(sympy.Add(*coordinates))]
+    if pick == "product":
+        return [_exact(sympy.Mul(*coordinates))]
+    if pick != "all":
+        raise ExecutionError("bad_program", f"a point picked by {pick}")
+    return [sympy.Tuple(*coordinates)]
+
+
 def _sieve_step(step: MathStep, expressions: tuple[str, ...],
                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
     """The integers from `target` to `operands[0]` (both included) that meet every condition
@@ -1435,7 +1523,7 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.CHOOSE: _choose_step, MathOp.PERMUTE: _choose_step,
           MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
           MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step, MathOp.SIEVE: _sieve_step,
-          MathOp.EXTREMUM: _extremum_step,
+          MathOp.EXTREMUM: _extremum_step, MathOp.COORDINATE: _coordinate_step,
           **dict.fromkeys(GEOMETRY_FORMS, _geometry_step)}
 
 

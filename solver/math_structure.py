@@ -29,7 +29,8 @@ How a problem is read:
      or regular polygon's angle of one figure from the numbers the words state), or a sieve
      rule (solver/math_sieve.py: how many integers of a range meet stated tests, their sum,
      the largest or smallest), or an optimum (solver/math_extrema.py: the maximum or minimum
-     value of an expression, given its definitions and constraints, `_extremum_given`).
+     value of an expression, given its definitions and constraints, `_extremum_given`), or
+     a point or slope (solver/math_coordinates.py: a midpoint, the other endpoint, a slope).
      Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field, replace
 
 from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
+from mycelium.solver.math_coordinates import coordinate_candidates
 from mycelium.solver.math_counting import counting_candidates
 from mycelium.solver.math_extrema import extremum_candidates
 from mycelium.solver.math_geometry import geometry_candidates
@@ -286,7 +288,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
                              *counting_candidates(text, spans, pieces[objective]),
                              *geometry_candidates(text, spans, pieces[objective]),
                              *sieve_candidates(text, spans, pieces[objective]),
-                             *extremum_candidates(text, spans, pieces[objective]))]
+                             *extremum_candidates(text, spans, pieces[objective]),
+                             *coordinate_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])
@@ -466,6 +469,8 @@ def _with_given(problem: MathReading, candidate: CandidateProgram) -> list[Candi
     (step,) = candidate.steps
     if step.op is MathOp.EXTREMUM:
         return _extremum_given(problem, step)
+    if step.op is MathOp.COORDINATE:  # its points are numbers, its line all it reads
+        return [candidate]
     refs = [ref for ref in (step.target, *step.operands) if isinstance(ref, int)]
     symbols = {symbol for ref in refs for symbol in problem.facts[ref].symbols}
     functions = {name for ref in refs for name in problem.facts[ref].functions}

@@ -1,4 +1,4 @@
-"""Geometry steps of MATH programs (AREA, PERIMETER, VOLUME, SURFACE, LENGTH, POLYGON): the
+"""Geometry steps of MATH programs (AREA, PERIMETER, VOLUME, SURFACE, LENGTH, POLYGON, ANGLE): the
 executor against independent references (a cross product, a figure cut into others, a
 polygon's exterior angles summing to 360 degrees), the rules that read them from a problem's
 words (solver/math_geometry.py), problems whose words leave a measure unstated, and MATH train
@@ -92,7 +92,26 @@ def test_polygon_angles_from_the_exterior_angles_summing_to_360(sides):
         assert run(MathOp.POLYGON, "sides_from_exterior", str(exterior)) == sides
 
 
+def test_inradius_is_area_over_half_the_perimeter():
+    # a 3-4-5 right triangle's inscribed circle touches both legs: r = (3 + 4 - 5) / 2
+    assert run(MathOp.LENGTH, "inradius", "3", "4", "5") == Fraction(3 + 4 - 5, 2)
+    # an equilateral triangle of side 6: r is a third of its height 3 sqrt(3)
+    assert run(MathOp.LENGTH, "inradius", "6", "6", "6") == sympy.sqrt(3)
+    assert run(MathOp.LENGTH, "indiameter", "6", "6", "6") == 2 * sympy.sqrt(3)
+
+
+@pytest.mark.parametrize("hours,minutes", [(3, 0), (6, 0), (9, 45), (12, 30), (2, 30)])
+def test_clock_angle_from_where_each_hand_points(hours, minutes):
+    # each hand's angle from 12 o'clock, in degrees: the minute hand 6 a minute, the hour hand
+    # 30 an hour plus its share of the hour
+    minute_hand = 6 * minutes
+    hour_hand = 30 * (hours % 12) + Fraction(minutes, 2)
+    apart = abs(minute_hand - hour_hand) % 360
+    assert run(MathOp.ANGLE, "clock", str(hours), str(minutes)) == min(apart, 360 - apart)
+
+
 @pytest.mark.parametrize("op,form,numbers", [
+    (MathOp.ANGLE, "clock", ("13", "61")), (MathOp.LENGTH, "inradius", ("1", "2", "5")),
     (MathOp.AREA, "circle", ("-2",)), (MathOp.AREA, "rectangle", ("0", "3")),
     (MathOp.AREA, "triangle_sides", ("1", "2", "5")), (MathOp.LENGTH, "leg", ("3", "5")),
     (MathOp.POLYGON, "sides_from_interior", ("145",)), (MathOp.POLYGON, "interior", ("2",))])
@@ -119,6 +138,12 @@ def read(text: str) -> list[MathStep]:
 
 
 @pytest.mark.parametrize("text", [
+    # a fourth segment and an incenter; the larger angle; a time and a duration
+    "Let $\\triangle ABC$ be an isosceles triangle such that $BC = 30$ and $AB = AC.$ We have "
+    "that $I$ is the incenter of $\\triangle ABC,$ and $IC = 18.$ What is the length of the "
+    "inradius of the triangle?",
+    "What is the larger angle formed by the hour hand and the minute hand at 3:20?",
+    "At 3:20, what is the angle between the hour hand and the minute hand 15 minutes later?",
     # a dimension that is an unknown, not a stated number
     "A rectangle has a length of $x$ inches and a width of 5 inches. What is its area?",
     "The lengths of the three sides of a triangle are $7$, $x+4$ and $2x+1$.  The perimeter "
@@ -175,6 +200,14 @@ TRAIN = [
      MathOp.PERIMETER),
     ("Each interior angle of a regular polygon measures $140^\\circ$. How many sides does the "
      "polygon have?", "9", MathOp.POLYGON),
+    ("What is the radius of the circle inscribed in triangle $ABC$ if $AB = 5, AC=6, BC=7$? "
+     "Express your answer in simplest radical form.", "\\frac{2\\sqrt{6}}{3}", MathOp.LENGTH),
+    ("What is the radius of the circle inscribed in triangle $ABC$ if $AB = 15,$ $AC = 41,$ "
+     "and $BC = 52$?", "\\frac{13}{3}", MathOp.LENGTH),
+    ("What is the measure, in degrees, of the acute angle formed by the hour hand and the "
+     "minute hand of a 12-hour clock at 6:48?", "84", MathOp.ANGLE),
+    ("At 3:20, what is the measure in degrees of the lesser angle formed by the hour hand and "
+     "the minute hand?", "20\\text{ degrees}", MathOp.ANGLE),
     ("The shape of the sign outside Bob's Burger Barn is a regular octagon. How many degrees "
      "are in the measure of an interior angle of this sign?", "135^\\circ", MathOp.POLYGON),
 ]
