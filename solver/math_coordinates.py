@@ -39,6 +39,8 @@ _OTHER = re.compile(
     r"parabola|triangle|squares?|rectangle|bisector|intercepts?|trisect\w*|ratio|third|"
     r"quarter|graphs?|tangent|intersect\w*|vertex|vertices|origin|x-coordinate|y-coordinate|"
     r"equation|form|integers?|value)\b")
+# An answer asked as a decimal or a percent: the exact value would be judged against a rounding
+_APPROXIMATE = re.compile(r"\b(?:nearest|decimal|percent)\b")
 _EXPRESS = re.compile(r"(?:express|give|write|enter)\b[^.?!]*[.?!]?")
 _SUM = re.compile(r"\bsum of the coordinates\b")
 _PRODUCT = re.compile(r"\bproduct of the coordinates\b")
@@ -59,7 +61,7 @@ def coordinate_candidates(text: str, spans: Sequence[LatexSpan], objective: Span
     end = min((end for end in ends if end >= objective[1]), default=len(text))
     asked = "".join(char for char, position in zip(marked, origin, strict=False)
                     if start <= position < end)
-    if _OTHER.search(marked):
+    if _OTHER.search(marked) or _APPROXIMATE.search(text.lower()):
         return []
     points, rest = _points(marked, spans)
     lines = [int(found[1]) for found in re.finditer(r"@(\d+)@", rest)

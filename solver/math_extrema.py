@@ -39,6 +39,8 @@ _ARGUMENT = re.compile(
     r"\b(?:what|which)\s+(?:real\s+)?value\s+of\s+@\d+@\s+(?:will\s+)?(?:gives?|yields?|"
     r"produces?|results?\s+in)\s+(?:the\s+)?(?P<word>minimum|maximum|smallest|largest)\s+"
     r"value\s+(?:of|for)\s+(?:the\s+expression\s+)?@(?P<target>\d+)@")
+# An answer asked as a decimal or a percent: the exact value would be judged against a rounding
+_APPROXIMATE = re.compile(r"\b(?:nearest|decimal|percent)\b")
 _OTHER_OPTIMA = re.compile(r"\b(?:integers?|integral|digits?|complex|primes?|whole numbers?|"
                            r"ordered|sequence|natural numbers?|multiples?|divisors?|factors?|"
                            r"order)\b")
@@ -56,7 +58,8 @@ def extremum_candidates(text: str, spans: Sequence[LatexSpan], objective: Span) 
     ends = [match.end() for match in re.finditer(r"[.?!](?:\s|$)", text)]
     sentence = (max((end for end in ends if end <= objective[0]), default=0),
                 min((end for end in ends if end >= objective[1]), default=len(text)))
-    if _OTHER_OPTIMA.search(marked) or re.search(r"\d", marked_prose(marked)):
+    if _OTHER_OPTIMA.search(marked) or re.search(r"\d", marked_prose(marked)) or \
+            _APPROXIMATE.search(marked):
         return []  # a numeral in the words says more than the expression ("1, 2, 3, 4")
     found: list[Steps] = []
     for pattern, form in ((_ARGUMENT, "argument"), (_VALUE, "value")):

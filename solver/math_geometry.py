@@ -199,7 +199,8 @@ def _inscribed_circle(marked: str, asked: str, spans: Sequence[LatexSpan]) -> Ma
     when it states nothing else (a fourth segment, an incenter's distance: no candidate)."""
     found = re.search(r"\b(radius|diameter) of the circle inscribed in (?:a |the )?triangle\b|"
                       r"\b(?:the )?(inradius)\b", asked)
-    if found is None or re.search(r"\b(?:incenter|isosceles|tangent|area|perimeter)\b", marked):
+    if found is None or re.search(r"\b(?:incenter|isosceles|tangent|area|perimeter|nearest|"
+                                  r"decimal|percent)\b", marked):
         return None
     sides: dict[frozenset[str], str] = {}
     for span in spans:

@@ -86,6 +86,9 @@ lists them. Every dimension must be positive (a coordinate may be any real numbe
                  sides), and its sides from one angle: sides_from_interior, sides_from_exterior
                  (an angle that gives no whole number of sides is refused).
   ANGLE          clock (hours, minutes): the lesser angle between a clock's hands, in degrees.
+("How many cubic feet are in the volume of a round swimming pool which is 16 feet in diameter
+and 4 feet deep": VOLUME cylinder of 16/2 and 4, 256 pi.)
+
 Optima (solver/math_extrema.py proposes them from the question's words):
   EXTREMUM       the largest or smallest value (`pick` max, min) of `target` over the real
                  numbers its `given` constraints allow (definitions substituted; no equations),
@@ -111,9 +114,11 @@ Integers of a range (solver/math_sieve.py proposes them from the question's word
                  order; combined by `pick` (count, sum, max, min, all). min may run up to
                  "\\infty", max down from "-\\infty" ("How many three-digit numbers are multiples
                  of neither 5 nor 7?": 100 to 999, not_multiple 5, not_multiple 7, count: 618).
-
-("How many cubic feet are in the volume of a round swimming pool which is 16 feet in diameter
-and 4 feet deep": VOLUME cylinder of 16/2 and 4, 256 pi.)
+  DICE           the probability that `target` fair dice of `operands[0]` faces roll a sum
+                 from `operands[1]` to `operands[2]` meeting the SIEVE conditions `form` lists
+                 (their parameters the other operands): "Two standard 6-sided dice are tossed.
+                 What is the probability that the sum ... is a prime number?": 5/12
+                 (solver/math_dice.py).
 
 A step whose target is a bare symbol binds that symbol to its value for the steps after it. The
 answer is the last step's value as LaTeX (`sympy.latex`; a complex number as "8+4i", which
@@ -145,6 +150,7 @@ labelling time of the problems that time out.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import signal
@@ -222,6 +228,7 @@ class MathOp(StrEnum):
     SIEVE = "SIEVE"
     EXTREMUM = "EXTREMUM"
     COORDINATE = "COORDINATE"
+    DICE = "DICE"
 
 
 @dataclass(frozen=True)
@@ -428,6 +435,7 @@ _COMPARE_DIGITS = 30
 # the sum of the three-digit integers) is far smaller, and a plain loop over this many takes
 # well under a second.
 MAX_SIEVE_INTEGERS = 200_000
+MAX_DICE = 5  # dice a DICE step rolls, at most (6^5 rolls enumerated at once)
 
 
 def sieve_conditions(form: str) -> list[tuple[str, SieveCondition]]:
@@ -510,7 +518,7 @@ class MathProgram:
                 line += f" ({step.pick})"
             if step.op is MathOp.SIMPLIFY and step.form != "simplify" or \
                     step.op in GEOMETRY_FORMS or \
-                    step.op in (MathOp.SIEVE, MathOp.EXTREMUM, MathOp.COORDINATE):
+                    step.op in (MathOp.SIEVE, MathOp.EXTREMUM, MathOp.COORDINATE, MathOp.DICE):
                 line += f" ({step.form})"
             lines.append(line)
         return "\n".join(lines)
@@ -528,6 +536,9 @@ def _step_from_json(item: dict[str, Any]) -> MathStep:
         if step.pick not in SIEVE_PICKS or len(step.operands) != 1 + sieve_arity(step.form):
             raise ValueError(f"SIEVE {step.form!r} ({step.pick}) with {len(step.operands)} "
                              "operands")
+    elif step.op is MathOp.DICE:
+        if len(step.operands) != 3 + sieve_arity(step.form):
+            raise ValueError(f"DICE {step.form!r} with {len(step.operands)} operands")
     elif step.op is MathOp.COORDINATE:
         counts = COORDINATE_FORMS.get(step.form)
         if counts is None or 1 + len(step.operands) not in counts or \
@@ -1450,6 +1461,40 @@ def _point(coordinates: list[sympy.Expr], pick: str) -> list[sympy.Basic]:
     return [sympy.Tuple(*coordinates)]
 
 
+def _sieve_tests(step: MathStep, refs: Sequence[Ref], expressions: tuple[str, ...],
+                 bound: dict[sympy.Symbol, sympy.Basic]
+                 ) -> list[tuple[Callable[..., bool], list[int]]]:
+    """The conditions `step.form` lists, each with its parameters read from `refs` in order."""
+    try:
+        conditions = sieve_conditions(step.form)
+    except ValueError as error:
+        raise ExecutionError("bad_program", str(error)) from None
+    parameters = [_integer(ref, step, expressions, bound) for ref in refs]
+    if len(parameters) != sum(condition.arity for _, condition in conditions):
+        raise ExecutionError("bad_program", f"{step.form} with {len(parameters)} numbers")
+    tests = []
+    for _, condition in conditions:
+        taken, parameters = parameters[:condition.arity], parameters[condition.arity:]
+        tests.append((condition.holds, taken))
+    return tests
+
+
+def _dice_step(step: MathStep, expressions: tuple[str, ...],
+               bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
+    """The probability that `target` fair dice of `operands[0]` faces (1 to n) roll a sum from
+    `operands[1]` to `operands[2]` that meets the conditions `form` lists (SIEVE's): every roll
+    enumerated, the favourable ones counted."""
+    dice, faces, low, high = (_integer(ref, step, expressions, bound)
+                              for ref in (step.target, *step.operands[:3]))
+    if not (1 <= dice <= MAX_DICE and 2 <= faces <= 100 and faces ** dice <= 10 ** 5):
+        raise ExecutionError("not_a_count", f"{dice} dice of {faces} faces")
+    tests = _sieve_tests(step, step.operands[3:], expressions, bound)
+    favourable = sum(1 for roll in itertools.product(range(1, faces + 1), repeat=dice)
+                     if low <= sum(roll) <= high
+                     and all(holds(sum(roll), *taken) for holds, taken in tests))
+    return [sympy.Rational(favourable, faces ** dice)]
+
+
 def _sieve_step(step: MathStep, expressions: tuple[str, ...],
                 bound: dict[sympy.Symbol, sympy.Basic]) -> list[sympy.Basic]:
     """The integers from `target` to `operands[0]` (both included) that meet every condition
@@ -1457,17 +1502,7 @@ def _sieve_step(step: MathStep, expressions: tuple[str, ...],
     up to infinity for min, down from minus infinity for max; the integers are then tried
     from the closed end until one meets the conditions (MAX_SIEVE_INTEGERS at most)."""
     ends = [_value(ref, step, expressions, bound) for ref in (step.target, step.operands[0])]
-    try:
-        conditions = sieve_conditions(step.form)
-    except ValueError as error:
-        raise ExecutionError("bad_program", str(error)) from None
-    parameters = [_integer(ref, step, expressions, bound) for ref in step.operands[1:]]
-    if len(parameters) != sum(condition.arity for _, condition in conditions):
-        raise ExecutionError("bad_program", f"SIEVE {step.form} with {len(parameters)} numbers")
-    tests = []
-    for _, condition in conditions:
-        taken, parameters = parameters[:condition.arity], parameters[condition.arity:]
-        tests.append((condition.holds, taken))
+    tests = _sieve_tests(step, step.operands[1:], expressions, bound)
     low, high = ends
     if step.pick == "min" and high == sympy.oo and isinstance(low, sympy.Integer):
         high = low + MAX_SIEVE_INTEGERS - 1
@@ -1524,6 +1559,7 @@ _STEPS = {MathOp.SOLVE: _solve_step, MathOp.EVALUATE: _evaluate_step,
           MathOp.ARRANGE: _arrange_step, MathOp.DISTRIBUTE: _distribute_step,
           MathOp.TRIALS: _trials_step, MathOp.DRAW: _draw_step, MathOp.SIEVE: _sieve_step,
           MathOp.EXTREMUM: _extremum_step, MathOp.COORDINATE: _coordinate_step,
+          MathOp.DICE: _dice_step,
           **dict.fromkeys(GEOMETRY_FORMS, _geometry_step)}
 
 

@@ -55,8 +55,9 @@ _RESIDUE_LATEX = re.compile(r"(\d+)\s*\\pmod\s*\{?\s*(\d+)\s*\}?")
 
 
 @dataclass
-class _Question:
-    """What the phrases read so far say: the ask, the ends of the range, the tests."""
+class IntegerQuestion:
+    """What a question's phrases say about integers: the ask, the ends of the range, the
+    tests (`read_integer_words`)."""
 
     pick: str | None = None
     low: int | None = None
@@ -78,7 +79,7 @@ def _numbers(text: str) -> list[int]:
     return [int(token) for token in re.findall(r"-?\d+", text)]
 
 
-def _digits_range(question: _Question, match: re.Match[str]) -> None:
+def _digits_range(question: IntegerQuestion, match: re.Match[str]) -> None:
     digits = int(match[1])
     if digits < 1:
         return
@@ -86,68 +87,71 @@ def _digits_range(question: _Question, match: re.Match[str]) -> None:
     question.at_most(10 ** digits - 1)
 
 
-def _between(question: _Question, match: re.Match[str]) -> None:
+def _between(question: IntegerQuestion, match: re.Match[str]) -> None:
     low, high = int(match[1]), int(match[2])
     inclusive = match[3] is not None
     question.at_least(low if inclusive else low + 1)
     question.at_most(high if inclusive else high - 1)
 
 
-def _from_to(question: _Question, match: re.Match[str]) -> None:
+def _from_to(question: IntegerQuestion, match: re.Match[str]) -> None:
     question.at_least(int(match[1]))
     question.at_most(int(match[2]))
 
 
-def _each(name: str) -> Callable[[_Question, re.Match[str]], None]:
-    def read(question: _Question, match: re.Match[str]) -> None:
+def _each(name: str) -> Callable[[IntegerQuestion, re.Match[str]], None]:
+    def read(question: IntegerQuestion, match: re.Match[str]) -> None:
         for number in _numbers(match[1]):
             question.test(name, number)
     return read
 
 
-def _plain(name: str) -> Callable[[_Question, re.Match[str]], None]:
-    def read(question: _Question, match: re.Match[str]) -> None:
+def _plain(name: str) -> Callable[[IntegerQuestion, re.Match[str]], None]:
+    def read(question: IntegerQuestion, match: re.Match[str]) -> None:
         question.test(name)
     return read
 
 
-def _residue(remainder: int, modulus: int) -> Callable[[_Question, re.Match[str]], None]:
-    def read(question: _Question, match: re.Match[str]) -> None:
+def _residue(remainder: int, modulus: int) -> Callable[[IntegerQuestion, re.Match[str]], None]:
+    def read(question: IntegerQuestion, match: re.Match[str]) -> None:
         question.test("residue", int(match[remainder]), int(match[modulus]))
     return read
 
 
-def _ask(pick: str) -> Callable[[_Question, re.Match[str]], None]:
-    def read(question: _Question, match: re.Match[str]) -> None:
+def _ask(pick: str) -> Callable[[IntegerQuestion, re.Match[str]], None]:
+    def read(question: IntegerQuestion, match: re.Match[str]) -> None:
         question.pick = pick if question.pick is None else "two asks"
     return read
 
 
-def _refuse(question: _Question, match: re.Match[str]) -> None:
+def _refuse(question: IntegerQuestion, match: re.Match[str]) -> None:
     question.pick = "refused"
 
 
-def _positive(question: _Question, match: re.Match[str]) -> None:
+def _positive(question: IntegerQuestion, match: re.Match[str]) -> None:
     question.at_least(1)
 
 
-def _nonnegative(question: _Question, match: re.Match[str]) -> None:
+def _nonnegative(question: IntegerQuestion, match: re.Match[str]) -> None:
     question.at_least(0)
 
 
 _D = r"(?:the digit |a |an |one |any )?(\d)(?: as (?:a|one of its) digits?)?"
 # (pattern, reader), tried in this order; each match is blanked before the next pattern, so a
 # longer phrase ("relatively prime to 15", "at least once") is read before its parts.
-_PHRASES: list[tuple[str, Callable[[_Question, re.Match[str]], None]]] = [
+_PHRASES: list[tuple[str, Callable[[IntegerQuestion, re.Match[str]], None]]] = [
     (r"^how many (?:of the )?", _ask("count")),
     (r"^(?:what is|find|compute) the sum of (?:all )?(?:of )?(?:the )?", _ask("sum")),
     (r"^(?:what is |find )?the (?:largest|greatest) (?:possible )?", _ask("max")),
     (r"^(?:what is |find )?the (?:smallest|least) (?:possible )?", _ask("min")),
-    (r"\bthe first (\d+) positive integers\b",
-     lambda question, match: (question.at_least(1), question.at_most(int(match[1])))),
+    (r"\b(?:the )?(?:first (\d+)|(\d+) smallest) positive integers\b",
+     lambda question, match: (question.at_least(1),
+                              question.at_most(int(match[1] or match[2])))),
     (r"\b(\d+)(?:-| )digit\b", _digits_range),
     (r"\bbetween (-?\d+) and (-?\d+)( inclusive)?", _between),
     (r"\bfrom (-?\d+) (?:to|through) (-?\d+)(?: inclusive)?", _from_to),
+    (r"\b(\d+) or more\b", lambda question, match: question.at_least(int(match[1]))),
+    (r"\b(\d+) or (?:less|fewer)\b", lambda question, match: question.at_most(int(match[1]))),
     (r"\b(?:less than or equal to|at most|not exceeding|no (?:more|greater|larger) than) "
      + _N, lambda question, match: question.at_most(int(match[1]))),
     (r"\b(?:less than|smaller than|fewer than|below) " + _N,
@@ -203,21 +207,26 @@ _COMPILED = [(re.compile(pattern), read) for pattern, read in _PHRASES]
 def sieve_candidates(text: str, spans: Sequence[LatexSpan], objective: Span) -> list[Steps]:
     """The SIEVE step the question asks for (none when its words are not all read)."""
     words = _question_words(text, spans, objective)
-    if words is None:
-        return []
-    question = _Question()
-    for pattern, read in _COMPILED:
-        while (match := pattern.search(words)) is not None:
-            read(question, match)
-            words = words[:match.start()] + " " * (match.end() - match.start()) + \
-                words[match.end():]
-    if set(words.split()) - _FILLER or question.pick not in ("count", "sum", "max", "min"):
+    question = None if words is None else read_integer_words(words)
+    if question is None or question.pick not in ("count", "sum", "max", "min"):
         return []
     step = _step(question)
     return [] if step is None else [(step,)]
 
 
-def _step(question: _Question) -> MathStep | None:
+def read_integer_words(words: str) -> IntegerQuestion | None:
+    """The ask, range and tests `words` (lowercase prose, numbers as numerals) state, phrase by
+    phrase (`_PHRASES`); None when a word is left that is neither a phrase's nor filler."""
+    question = IntegerQuestion()
+    for pattern, read in _COMPILED:
+        while (match := pattern.search(words)) is not None:
+            read(question, match)
+            words = words[:match.start()] + " " * (match.end() - match.start()) + \
+                words[match.end():]
+    return None if set(words.split()) - _FILLER else question
+
+
+def _step(question: IntegerQuestion) -> MathStep | None:
     low, high = question.low, question.high
     if question.pick == "min" and low is not None and high is None:
         high_ref = "\\infty"

@@ -30,7 +30,8 @@ How a problem is read:
      rule (solver/math_sieve.py: how many integers of a range meet stated tests, their sum,
      the largest or smallest), or an optimum (solver/math_extrema.py: the maximum or minimum
      value of an expression, given its definitions and constraints, `_extremum_given`), or
-     a point or slope (solver/math_coordinates.py: a midpoint, the other endpoint, a slope).
+     a point or slope (solver/math_coordinates.py: a midpoint, the other endpoint, a slope), or
+     a dice sum's probability (solver/math_dice.py).
      Its candidates come first. So is an objective
      that asks for integers ("How many integers $n$ satisfy $(n-2)(n+4) < 0$?"): INTEGERS over
      the problem's inequalities in one unknown comes next. Symmetric functions of a
@@ -63,6 +64,7 @@ from mycelium.data.errors import Dropped
 from mycelium.solver.executor import ExecutionError
 from mycelium.solver.math_coordinates import coordinate_candidates
 from mycelium.solver.math_counting import counting_candidates
+from mycelium.solver.math_dice import dice_candidates
 from mycelium.solver.math_extrema import extremum_candidates
 from mycelium.solver.math_geometry import geometry_candidates
 from mycelium.solver.math_numbers import marked_text, number_candidates
@@ -289,7 +291,8 @@ def math_structure(text: str, *, clauses: Sequence[Span],
                              *geometry_candidates(text, spans, pieces[objective]),
                              *sieve_candidates(text, spans, pieces[objective]),
                              *extremum_candidates(text, spans, pieces[objective]),
-                             *coordinate_candidates(text, spans, pieces[objective]))]
+                             *coordinate_candidates(text, spans, pieces[objective]),
+                             *dice_candidates(text, spans, pieces[objective]))]
     if not spans and not numbers:
         raise Dropped("no_math_clause")
     scope = OUT_OF_SCOPE.search(prose, *pieces[objective])

@@ -133,7 +133,10 @@ TRAIN = [
 ]
 
 
-@pytest.mark.parametrize("text,answer", TRAIN)
+@pytest.mark.parametrize("text,answer", [
+    *TRAIN,
+    # the rest of MATH train: "the N smallest positive integers" as a range
+    ("How many of the 200 smallest positive integers are congruent to 1 (mod 9)?", "23")])
 def test_math_train_sieve_problems(text, answer):
     assert labelled_math_step_ops(text, answer) == [MathOp.SIEVE]
 
